@@ -1,0 +1,26 @@
+"""Input checks shared by the layers and models."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from kanphys.errors import NonFiniteError, ShapeError
+
+
+def check_input(x: Tensor, in_features: int, *, name: str = "x", owner: str = "model") -> None:
+    """Raise a kanphys error unless ``x`` is a finite floating tensor of shape (N, in_features)."""
+    if not isinstance(x, Tensor):
+        raise ShapeError(f"{owner}: {name} must be a torch.Tensor; received {type(x).__name__}")
+    if x.dim() != 2 or x.shape[1] != in_features:
+        raise ShapeError(
+            f"{owner}: {name} must have shape (N, {in_features}) (batch first); "
+            f"received {tuple(x.shape)}"
+        )
+    if not x.is_floating_point():
+        raise ShapeError(f"{owner}: {name} must be a floating-point tensor; received {x.dtype}")
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).any(dim=1).sum())
+        raise NonFiniteError(
+            f"{owner}: {name} contains NaN or infinite values in {bad} of {x.shape[0]} rows"
+        )

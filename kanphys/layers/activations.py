@@ -1,0 +1,85 @@
+"""Elementwise activations with closed-form first and second derivatives.
+
+Used as the residual base function ``b(x)`` of KAN edges and as the MLP nonlinearity. The
+derivatives are needed by physics-informed training, which pushes input derivatives through
+layers analytically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from kanphys.errors import ConfigError
+
+__all__ = ["ACTIVATIONS", "Activation", "get_activation"]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise function with its derivatives.
+
+    Attributes
+    ----------
+    name : str
+    fn, first, second : callable
+        ``Tensor -> Tensor`` of the same shape: ``f``, ``f'`` and ``f''``.
+    """
+
+    name: str
+    fn: Callable[[Tensor], Tensor]
+    first: Callable[[Tensor], Tensor]
+    second: Callable[[Tensor], Tensor]
+
+
+def _silu_first(x: Tensor) -> Tensor:
+    s = torch.sigmoid(x)
+    return s * (1 + x * (1 - s))
+
+
+def _silu_second(x: Tensor) -> Tensor:
+    s = torch.sigmoid(x)
+    return s * (1 - s) * (2 + x * (1 - 2 * s))
+
+
+def _tanh_first(x: Tensor) -> Tensor:
+    t = torch.tanh(x)
+    return 1 - t * t
+
+
+def _tanh_second(x: Tensor) -> Tensor:
+    t = torch.tanh(x)
+    return -2 * t * (1 - t * t)
+
+
+def _sigmoid_first(x: Tensor) -> Tensor:
+    s = torch.sigmoid(x)
+    return s * (1 - s)
+
+
+def _sigmoid_second(x: Tensor) -> Tensor:
+    s = torch.sigmoid(x)
+    return s * (1 - s) * (1 - 2 * s)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        Activation("silu", torch.nn.functional.silu, _silu_first, _silu_second),
+        Activation("tanh", torch.tanh, _tanh_first, _tanh_second),
+        Activation("sigmoid", torch.sigmoid, _sigmoid_first, _sigmoid_second),
+        Activation("sin", torch.sin, torch.cos, lambda x: -torch.sin(x)),
+        Activation("softplus", torch.nn.functional.softplus, torch.sigmoid, _sigmoid_first),
+        Activation("identity", lambda x: x, torch.ones_like, torch.zeros_like),
+    )
+}
+
+
+def get_activation(name: str, *, argument: str = "activation") -> Activation:
+    """Return the registered activation ``name``; ``argument`` names the caller's parameter."""
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ConfigError(f"{argument} must be one of {sorted(ACTIVATIONS)}; received {name!r}")
+    return ACTIVATIONS[name]

@@ -1,0 +1,219 @@
+"""The KAN network: a stack of KAN layers with optional multiplication nodes (KAN 2.0)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from kanphys._checks import check_input
+from kanphys.basis import get_basis
+from kanphys.errors import ConfigError, check_int
+from kanphys.layers import KANLayer, LayerTrace, get_activation
+from kanphys.layers.kan_layer import _check_range
+from kanphys.models.base import Network, config_from_dict, register_model
+from kanphys.runtime import resolve_device, resolve_dtype
+
+__all__ = ["KAN", "KANConfig", "KANTrace", "normalize_width"]
+
+WidthSpec = Sequence[int | Sequence[int]]
+
+
+def normalize_width(width: WidthSpec) -> tuple[tuple[int, int], ...]:
+    """``[2, [5, 2], 1] -> ((2, 0), (5, 2), (1, 0))``: (sum nodes, product nodes) per layer."""
+    if isinstance(width, (str, bytes)) or not isinstance(width, Sequence) or len(width) < 2:
+        raise ConfigError(
+            f"width must be a list of at least 2 node counts, each an int or [n_sum, n_mult]; "
+            f"received {width!r}"
+        )
+    nodes = []
+    for position, entry in enumerate(width):
+        if isinstance(entry, bool):
+            entry = None  # rejected below
+        if isinstance(entry, int):
+            pair = (entry, 0)
+        elif isinstance(entry, Sequence) and len(entry) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in entry
+        ):
+            pair = (int(entry[0]), int(entry[1]))
+        else:
+            raise ConfigError(
+                f"width[{position}] must be an int or [n_sum, n_mult]; received {entry!r}"
+            )
+        if pair[0] < 0 or pair[1] < 0 or sum(pair) < 1:
+            raise ConfigError(f"width[{position}] must have at least one node; received {entry!r}")
+        nodes.append(pair)
+    if nodes[0][1]:
+        raise ConfigError(f"width[0] is the input layer and cannot have product nodes; received {width[0]!r}")
+    return tuple(nodes)
+
+
+@dataclass(frozen=True, kw_only=True)
+class KANConfig:
+    """Everything needed to rebuild a :class:`KAN` (the parameters live in its state_dict)."""
+
+    width: tuple[tuple[int, int], ...]
+    basis: str = "bspline"
+    grid_size: int = 5
+    spline_order: int = 3
+    grid_range: tuple[float, float] = (-1.0, 1.0)
+    base_activation: str | None = "silu"
+    mult_arity: int = 2
+    noise_scale: float = 0.1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "width", normalize_width(self.width))
+        get_basis(self.basis).check(self.grid_size, self.spline_order)
+        object.__setattr__(self, "grid_range", _check_range(self.grid_range))
+        if self.base_activation is not None:
+            get_activation(self.base_activation, argument="base_activation")
+        check_int("mult_arity", self.mult_arity, minimum=2)
+        if not isinstance(self.noise_scale, (int, float)) or self.noise_scale < 0:
+            raise ConfigError(f"noise_scale must be a number >= 0; received {self.noise_scale!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["width"] = [list(pair) for pair in self.width]
+        data["grid_range"] = list(self.grid_range)
+        return data
+
+    to_kwargs = to_dict
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KANConfig:
+        return config_from_dict(cls, data)
+
+
+class KANTrace(NamedTuple):
+    """Per-layer activations of a KAN on an explicit batch.
+
+    Attributes
+    ----------
+    layers : list of LayerTrace
+        ``layers[l].edges`` has shape ``(N, nodes_l, subnodes_{l+1})``.
+    nodes : list of Tensor
+        Node values, ``nodes[0]`` the input and ``nodes[-1]`` the output; product nodes applied.
+    """
+
+    layers: list[LayerTrace]
+    nodes: list[Tensor]
+
+
+@register_model
+class KAN(Network):
+    """Kolmogorov-Arnold network ``(N, width[0]) -> (N, width[-1])``.
+
+    Parameters
+    ----------
+    width : list of int or [n_sum, n_mult]
+        Nodes per layer. ``[2, [5, 2], 1]`` has a hidden layer with 5 sum nodes and 2 product
+        nodes; each product node multiplies ``mult_arity`` sub-nodes, so the KAN layer into it
+        has ``5 + 2 * mult_arity`` outputs.
+    basis : {"bspline", "chebyshev", "rbf"}
+    grid_size : int
+        Grid intervals (B-spline), polynomial degree (Chebyshev) or centres (RBF).
+    spline_order : int
+        B-spline degree.
+    grid_range : (float, float)
+        Initial grid span of every layer.
+    base_activation : str or None
+        Residual function added to every edge; ``None`` for pure basis edges.
+    mult_arity : int
+        Sub-nodes multiplied by each product node.
+    noise_scale : float
+        Initial coefficient amplitude.
+    dtype, device
+        torch conventions; ``device="auto"`` picks CUDA when available.
+    generator : torch.Generator, optional
+        Randomness for the initialisation; the global generator is used when omitted.
+    """
+
+    config_class = KANConfig
+
+    def __init__(
+        self,
+        width: WidthSpec,
+        basis: str = "bspline",
+        grid_size: int = 5,
+        spline_order: int = 3,
+        grid_range: tuple[float, float] = (-1.0, 1.0),
+        base_activation: str | None = "silu",
+        mult_arity: int = 2,
+        noise_scale: float = 0.1,
+        *,
+        dtype: torch.dtype | str | None = None,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = KANConfig(
+            width=width,  # type: ignore[arg-type]
+            basis=basis,
+            grid_size=grid_size,
+            spline_order=spline_order,
+            grid_range=grid_range,
+            base_activation=base_activation,
+            mult_arity=mult_arity,
+            noise_scale=noise_scale,
+        )
+        nodes = self.config.width
+        self.in_features = nodes[0][0]
+        self.out_features = sum(nodes[-1])
+        factory = {"dtype": resolve_dtype(dtype), "device": resolve_device(device)}
+        self.layers = nn.ModuleList(
+            KANLayer(
+                sum(nodes[l]),
+                nodes[l + 1][0] + mult_arity * nodes[l + 1][1],
+                basis=basis,
+                grid_size=grid_size,
+                spline_order=spline_order,
+                grid_range=self.config.grid_range,
+                base_activation=base_activation,
+                noise_scale=noise_scale,
+                generator=generator,
+                **factory,
+            )
+            for l in range(len(nodes) - 1)
+        )
+
+    @property
+    def width(self) -> tuple[tuple[int, int], ...]:
+        return self.config.width
+
+    def _combine(self, h: Tensor, nodes: tuple[int, int]) -> Tensor:
+        """Sub-node values -> node values: sum nodes pass through, product nodes multiply."""
+        n_sum, n_mult = nodes
+        if n_mult == 0:
+            return h
+        products = h[:, n_sum:].reshape(h.shape[0], n_mult, self.config.mult_arity).prod(dim=-1)
+        return torch.cat([h[:, :n_sum], products], dim=1)
+
+    def forward_unchecked(self, x: Tensor) -> Tensor:
+        h = x
+        for layer, nodes in zip(self.layers, self.config.width[1:]):
+            h = self._combine(layer.forward_unchecked(h), nodes)
+        return h
+
+    def trace(self, x: Tensor) -> KANTrace:
+        """Edge activations and node values of every layer on the batch ``x`` (no caching)."""
+        check_input(x, self.in_features, owner="KAN")
+        traces, values = [], [x]
+        for layer, nodes in zip(self.layers, self.config.width[1:]):
+            trace = layer.trace(values[-1])
+            traces.append(trace)
+            values.append(self._combine(trace.outputs, nodes))
+        return KANTrace(traces, values)
+
+    def with_layers(self, layers: Sequence[KANLayer], **changes: Any) -> KAN:
+        """A new KAN with the given layers and config changes (used by structural edits)."""
+        config = KANConfig(**{**self.config.to_dict(), **changes})
+        new = KAN.__new__(KAN)
+        Network.__init__(new)
+        new.config = config
+        new.in_features = self.in_features
+        new.out_features = sum(config.width[-1])
+        new.layers = nn.ModuleList(layers)
+        return new
