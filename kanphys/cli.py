@@ -29,7 +29,12 @@ def _info(args: argparse.Namespace) -> int:
     device = info["device"]
     print("device:")
     print(f"  auto        {device['auto']}")
-    print(f"  cuda        {'available (CUDA ' + str(device['cuda_version']) + ')' if device['cuda_available'] else 'not available'}")
+    cuda = (
+        f"available (CUDA {device['cuda_version']})"
+        if device["cuda_available"]
+        else "not available"
+    )
+    print(f"  cuda        {cuda}")
     for gpu in device["gpus"]:
         print(f"  gpu {gpu['index']}       {gpu['name']} ({gpu['memory_gib']} GiB)")
     threads = info["threads"]

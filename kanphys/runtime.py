@@ -23,7 +23,9 @@ def resolve_device(device: torch.device | str | None) -> torch.device | None:
     if device is None or isinstance(device, torch.device):
         return device
     if not isinstance(device, str):
-        raise ConfigError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device; received {device!r}")
+        raise ConfigError(
+            f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device; received {device!r}"
+        )
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -33,7 +35,9 @@ def resolve_device(device: torch.device | str | None) -> torch.device | None:
             f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device; received {device!r}"
         ) from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} was requested but CUDA is not available; use 'auto' or 'cpu'")
+        raise ConfigError(
+            f"device {device!r} was requested but CUDA is not available; use 'auto' or 'cpu'"
+        )
     return resolved
 
 
@@ -77,11 +81,18 @@ def environment_info() -> dict[str, Any]:
             versions[optional] = getattr(module, "__version__", "unknown")
         except ImportError:
             versions[optional] = None
-    cuda = [
-        {"index": i, "name": torch.cuda.get_device_name(i),
-         "memory_gib": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1)}
-        for i in range(torch.cuda.device_count())
-    ] if torch.cuda.is_available() else []
+    cuda = (
+        [
+            {
+                "index": i,
+                "name": torch.cuda.get_device_name(i),
+                "memory_gib": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1),
+            }
+            for i in range(torch.cuda.device_count())
+        ]
+        if torch.cuda.is_available()
+        else []
+    )
     return {
         "versions": versions,
         "platform": platform.platform(),

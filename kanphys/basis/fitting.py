@@ -14,7 +14,9 @@ __all__ = ["curve_to_coefficients", "grid_points_from_samples", "refine_points"]
 def _check_finite(name: str, tensor: Tensor) -> None:
     if not bool(torch.isfinite(tensor).all()):
         bad = int((~torch.isfinite(tensor)).sum())
-        raise NonFiniteError(f"{name} contains {bad} NaN or infinite value(s); clean the data first")
+        raise NonFiniteError(
+            f"{name} contains {bad} NaN or infinite value(s); clean the data first"
+        )
 
 
 def curve_to_coefficients(
@@ -73,7 +75,10 @@ def curve_to_coefficients(
     )
     design = torch.cat([design, penalty], dim=1)
     target = torch.cat(
-        [target, torch.zeros(target.shape[0], count, target.shape[2], dtype=x.dtype, device=x.device)],
+        [
+            target,
+            torch.zeros(target.shape[0], count, target.shape[2], dtype=x.dtype, device=x.device),
+        ],
         dim=1,
     )
     solution = torch.linalg.lstsq(design, target).solution  # (d, n, m)
@@ -106,7 +111,9 @@ def grid_points_from_samples(
     Tensor, shape (d, num_points)
     """
     if x.dim() != 2 or x.shape[0] < 2:
-        raise ShapeError(f"grid update needs samples of shape (N >= 2, d); received {tuple(x.shape)}")
+        raise ShapeError(
+            f"grid update needs samples of shape (N >= 2, d); received {tuple(x.shape)}"
+        )
     if not 0.0 <= uniform_fraction <= 1.0:
         raise ConfigError(f"uniform_fraction must be in [0, 1]; received {uniform_fraction}")
     _check_finite("grid samples", x)

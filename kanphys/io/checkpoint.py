@@ -67,7 +67,8 @@ def save_model(model: Network, path: str | os.PathLike[str]) -> Path:
     """
     if not isinstance(model, Network) or type(model).__name__ not in MODELS:
         raise ConfigError(
-            f"save_model expects a kanphys network ({sorted(MODELS)}); received {type(model).__name__}"
+            f"save_model expects a kanphys network ({sorted(MODELS)}); "
+            f"received {type(model).__name__}"
         )
     payload = {
         "format": FORMAT,
@@ -100,14 +101,24 @@ def load_model(
         raise CheckpointError(f"checkpoint file not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile,
-            AttributeError, KeyError, TypeError) as error:
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        ValueError,
+        zipfile.BadZipFile,
+        AttributeError,
+        KeyError,
+        TypeError,
+    ) as error:
         raise CheckpointError(
             f"cannot read checkpoint {path}: the file is truncated, corrupt or not a kanphys "
             f"checkpoint ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a kanphys model checkpoint (no format={FORMAT!r} marker)")
+        raise CheckpointError(
+            f"{path} is not a kanphys model checkpoint (no format={FORMAT!r} marker)"
+        )
     if payload.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format_version {payload.get('format_version')!r}; "

@@ -48,7 +48,9 @@ def initial_grid(
 ) -> Tensor:
     """The uniform starting grid of ``basis`` on ``grid_range``, shape ``(in_features, P)``."""
     if basis == "bspline":
-        return uniform_knots(in_features, grid_size, spline_order, grid_range, dtype=dtype, device=device)
+        return uniform_knots(
+            in_features, grid_size, spline_order, grid_range, dtype=dtype, device=device
+        )
     if basis == "chebyshev":
         return chebyshev_window(in_features, grid_range, dtype=dtype, device=device)
     if basis == "rbf":
@@ -62,7 +64,9 @@ def _check_range(grid_range: tuple[float, float]) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in grid_range)
     except (TypeError, ValueError):
-        raise ConfigError(f"grid_range must be a pair (low, high); received {grid_range!r}") from None
+        raise ConfigError(
+            f"grid_range must be a pair (low, high); received {grid_range!r}"
+        ) from None
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ConfigError(f"grid_range must be finite with low < high; received {grid_range!r}")
     return low, high
@@ -128,18 +132,25 @@ class KANLayer(nn.Module):
         self.grid_size = grid_size
         self.spline_order = spline_order
         self.base_activation = base_activation
-        factory = {"dtype": dtype, "device": device}
         count = family.num_functions(grid_size, spline_order)
-        grid = initial_grid(basis, in_features, grid_size, spline_order, (low, high), **factory)
+        grid = initial_grid(
+            basis, in_features, grid_size, spline_order, (low, high), dtype=dtype, device=device
+        )
         self.register_buffer("grid", grid)
-        self.register_buffer("mask", torch.ones(in_features, out_features, **factory))
-        noise = torch.rand(in_features, out_features, count, generator=generator, **factory)
+        self.register_buffer(
+            "mask", torch.ones(in_features, out_features, dtype=dtype, device=device)
+        )
+        shape = (in_features, out_features)
+        noise = torch.rand(*shape, count, generator=generator, dtype=dtype, device=device)
         self.coefficients = nn.Parameter((noise - 0.5) * (noise_scale / grid_size))
-        self.spline_weight = nn.Parameter(torch.full((in_features, out_features), in_features**-0.5, **factory))
+        self.spline_weight = nn.Parameter(
+            torch.full(shape, in_features**-0.5, dtype=dtype, device=device)
+        )
+        self.base_weight: nn.Parameter | None
         if base_activation is None:
             self.base_weight = None
         else:
-            uniform = torch.rand(in_features, out_features, generator=generator, **factory)
+            uniform = torch.rand(*shape, generator=generator, dtype=dtype, device=device)
             self.base_weight = nn.Parameter((2 * uniform - 1) * in_features**-0.5)
 
     @property
@@ -149,7 +160,8 @@ class KANLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"in_features={self.in_features}, out_features={self.out_features}, basis={self.basis!r}, "
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"basis={self.basis!r}, "
             f"grid_size={self.grid_size}, spline_order={self.spline_order}, "
             f"base_activation={self.base_activation!r}"
         )
@@ -187,7 +199,7 @@ class KANLayer(nn.Module):
         return out
 
     def spline_edges(self, x: Tensor) -> Tensor:
-        """Unscaled, unmasked spline part ``sum_m c_ijm B_m(x_i)`` of every edge, ``(N, in, out)``."""
+        """Spline part ``sum_m c_ijm B_m(x_i)`` of each edge (unscaled, unmasked): (N, in, out)."""
         return torch.einsum("nim,iom->nio", self.basis_values(x).values, self.coefficients)
 
     def trace(self, x: Tensor) -> LayerTrace:

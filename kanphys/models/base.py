@@ -25,7 +25,9 @@ def config_from_dict(cls: type[C], data: dict[str, Any]) -> C:
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"unknown {cls.__name__} key(s) {unknown}; allowed keys are {sorted(names)}")
+        raise ConfigError(
+            f"unknown {cls.__name__} key(s) {unknown}; allowed keys are {sorted(names)}"
+        )
     return cls(**data)
 
 
@@ -66,7 +68,7 @@ class Network(nn.Module):
     ) -> Network:
         """Build a network from its config object or from the dict ``config.to_dict()`` gives."""
         if isinstance(config, dict):
-            config = cls.config_class.from_dict(config)
+            config = cls.config_class.from_dict(config)  # type: ignore[attr-defined]
         return cls(**config.to_kwargs(), dtype=dtype, device=device, generator=generator)
 
     def num_parameters(self) -> int:

@@ -32,7 +32,7 @@ def update_grid(model: KAN, x: Tensor, *, uniform_fraction: float = 0.02) -> KAN
     layers = []
     h = x.detach()
     with torch.no_grad():
-        for layer, nodes in zip(model.layers, model.width[1:]):
+        for layer, nodes in zip(model.kan_layers(), model.width[1:], strict=True):
             new = layer_grid.update_grid(layer, h, uniform_fraction=uniform_fraction)
             layers.append(new)
             h = model._combine(new.forward_unchecked(h), nodes)
@@ -63,7 +63,7 @@ def refine_grid(model: KAN, grid_size: int, x: Tensor | None = None) -> KAN:
     layers = []
     h = x
     with torch.no_grad():
-        for layer, nodes in zip(model.layers, model.width[1:]):
+        for layer, nodes in zip(model.kan_layers(), model.width[1:], strict=True):
             new = layer_grid.refine_grid(layer, grid_size, h)
             layers.append(new)
             if h is not None:

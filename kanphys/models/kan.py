@@ -31,12 +31,12 @@ def normalize_width(width: WidthSpec) -> tuple[tuple[int, int], ...]:
         )
     nodes = []
     for position, entry in enumerate(width):
-        if isinstance(entry, bool):
-            entry = None  # rejected below
-        if isinstance(entry, int):
+        if isinstance(entry, int) and not isinstance(entry, bool):
             pair = (entry, 0)
-        elif isinstance(entry, Sequence) and len(entry) == 2 and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in entry
+        elif (
+            isinstance(entry, Sequence)
+            and len(entry) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in entry)
         ):
             pair = (int(entry[0]), int(entry[1]))
         else:
@@ -47,7 +47,9 @@ def normalize_width(width: WidthSpec) -> tuple[tuple[int, int], ...]:
             raise ConfigError(f"width[{position}] must have at least one node; received {entry!r}")
         nodes.append(pair)
     if nodes[0][1]:
-        raise ConfigError(f"width[0] is the input layer and cannot have product nodes; received {width[0]!r}")
+        raise ConfigError(
+            f"width[0] is the input layer and cannot have product nodes; received {width[0]!r}"
+        )
     return tuple(nodes)
 
 
@@ -162,7 +164,7 @@ class KAN(Network):
         nodes = self.config.width
         self.in_features = nodes[0][0]
         self.out_features = sum(nodes[-1])
-        factory = {"dtype": resolve_dtype(dtype), "device": resolve_device(device)}
+        resolved_dtype, resolved_device = resolve_dtype(dtype), resolve_device(device)
         self.layers = nn.ModuleList(
             KANLayer(
                 sum(nodes[l]),
@@ -174,7 +176,8 @@ class KAN(Network):
                 base_activation=base_activation,
                 noise_scale=noise_scale,
                 generator=generator,
-                **factory,
+                dtype=resolved_dtype,
+                device=resolved_device,
             )
             for l in range(len(nodes) - 1)
         )
@@ -191,9 +194,13 @@ class KAN(Network):
         products = h[:, n_sum:].reshape(h.shape[0], n_mult, self.config.mult_arity).prod(dim=-1)
         return torch.cat([h[:, :n_sum], products], dim=1)
 
+    def kan_layers(self) -> list[KANLayer]:
+        """The KAN layers, first to last."""
+        return list(self.layers)  # type: ignore[arg-type]
+
     def forward_unchecked(self, x: Tensor) -> Tensor:
         h = x
-        for layer, nodes in zip(self.layers, self.config.width[1:]):
+        for layer, nodes in zip(self.kan_layers(), self.config.width[1:], strict=True):
             h = self._combine(layer.forward_unchecked(h), nodes)
         return h
 
@@ -201,7 +208,7 @@ class KAN(Network):
         """Edge activations and node values of every layer on the batch ``x`` (no caching)."""
         check_input(x, self.in_features, owner="KAN")
         traces, values = [], [x]
-        for layer, nodes in zip(self.layers, self.config.width[1:]):
+        for layer, nodes in zip(self.kan_layers(), self.config.width[1:], strict=True):
             trace = layer.trace(values[-1])
             traces.append(trace)
             values.append(self._combine(trace.outputs, nodes))

@@ -26,8 +26,14 @@ class MLPConfig:
     activation: str = "tanh"
 
     def __post_init__(self) -> None:
-        if isinstance(self.width, (str, bytes)) or not isinstance(self.width, Sequence) or len(self.width) < 2:
-            raise ConfigError(f"width must be a list of at least 2 positive ints; received {self.width!r}")
+        if (
+            isinstance(self.width, (str, bytes))
+            or not isinstance(self.width, Sequence)
+            or len(self.width) < 2
+        ):
+            raise ConfigError(
+                f"width must be a list of at least 2 positive ints; received {self.width!r}"
+            )
         for position, value in enumerate(self.width):
             check_int(f"width[{position}]", value, minimum=1)
         object.__setattr__(self, "width", tuple(self.width))
@@ -72,13 +78,16 @@ class MLP(Network):
         self.config = MLPConfig(width=tuple(width), activation=activation)
         self.in_features = self.config.width[0]
         self.out_features = self.config.width[-1]
-        factory = {"dtype": resolve_dtype(dtype), "device": resolve_device(device)}
+        dtype, device = resolve_dtype(dtype), resolve_device(device)
         self.linears = nn.ModuleList()
-        for fan_in, fan_out in zip(self.config.width[:-1], self.config.width[1:]):
-            linear = nn.Linear(fan_in, fan_out, **factory)
+        for fan_in, fan_out in zip(self.config.width[:-1], self.config.width[1:], strict=True):
+            linear = nn.Linear(fan_in, fan_out, dtype=dtype, device=device)
             with torch.no_grad():
                 std = math.sqrt(2.0 / (fan_in + fan_out))
-                linear.weight.copy_(torch.randn(fan_out, fan_in, generator=generator, **factory) * std)
+                noise = torch.randn(
+                    fan_out, fan_in, generator=generator, dtype=dtype, device=device
+                )
+                linear.weight.copy_(noise * std)
                 linear.bias.zero_()
             self.linears.append(linear)
 
@@ -105,7 +114,7 @@ class MLP(Network):
         device: torch.device | str | None = None,
         generator: torch.Generator | None = None,
     ) -> MLP:
-        """The MLP with ``depth`` equal hidden layers whose parameter count is closest to ``budget``.
+        """The MLP with ``depth`` equal hidden layers and about ``budget`` parameters.
 
         Used to compare a KAN with an MLP at matched size:
         ``MLP.with_parameter_budget(2, 1, kan.num_parameters())``.
@@ -114,7 +123,11 @@ class MLP(Network):
         check_int("budget", budget, minimum=1)
 
         def count(hidden: int) -> int:
-            return (in_features + 1) * hidden + (depth - 1) * (hidden + 1) * hidden + (hidden + 1) * out_features
+            return (
+                (in_features + 1) * hidden
+                + (depth - 1) * (hidden + 1) * hidden
+                + (hidden + 1) * out_features
+            )
 
         low, high = 1, max(budget, 2)  # count() increases with the width: bisect
         while high - low > 1:

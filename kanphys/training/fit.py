@@ -54,7 +54,9 @@ class FitConfig:
         check_int("steps", self.steps, minimum=1)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         if not isinstance(self.learning_rate, (int, float)) or not self.learning_rate > 0:
-            raise ConfigError(f"learning_rate must be a number > 0; received {self.learning_rate!r}")
+            raise ConfigError(
+                f"learning_rate must be a number > 0; received {self.learning_rate!r}"
+            )
         if self.batch_size is not None:
             check_int("batch_size", self.batch_size, minimum=1)
         check_int("grid_update_every", self.grid_update_every, minimum=0)
@@ -84,7 +86,9 @@ class FitResult:
 def _check_target(y: Tensor, x: Tensor, out_features: int, name: str) -> None:
     if not isinstance(y, Tensor) or y.dim() != 2 or y.shape != (x.shape[0], out_features):
         shape = tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__
-        raise ShapeError(f"fit: {name} must have shape ({x.shape[0]}, {out_features}); received {shape}")
+        raise ShapeError(
+            f"fit: {name} must have shape ({x.shape[0]}, {out_features}); received {shape}"
+        )
     if not bool(torch.isfinite(y).all()):
         raise NonFiniteError(f"fit: {name} contains NaN or infinite values")
 
@@ -137,30 +141,41 @@ def fit(
         optimizer: torch.optim.Optimizer = torch.optim.Adam(params, lr=config.learning_rate)
     else:
         optimizer = torch.optim.LBFGS(
-            params, lr=config.learning_rate, max_iter=1, max_eval=25, history_size=20,
-            line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0,
+            params,
+            lr=config.learning_rate,
+            max_iter=1,
+            max_eval=25,
+            history_size=20,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
         )
-    full_batch = config.batch_size is None or config.optimizer == "lbfgs" or config.batch_size >= len(x)
-    result = FitResult({"step": [], "loss": []} | ({"val_rmse": []} if validation else {}))
+    batch_size = config.batch_size if config.optimizer == "adam" else None
+    full_batch = batch_size is None or batch_size >= len(x)
+    history: dict[str, list[float]] = {"step": [], "loss": []}
+    if validation is not None:
+        history["val_rmse"] = []
+    result = FitResult(history)
     for step in range(1, config.steps + 1):
-        if config.grid_update_every and step <= config.grid_update_until and (
-            step == 1 or step % config.grid_update_every == 0
+        if (
+            config.grid_update_every
+            and step <= config.grid_update_until
+            and (step == 1 or step % config.grid_update_every == 0)
         ):
             _update_grids(model, x)
         if full_batch:
             xb, yb = x, y
         else:
-            index = torch.randint(len(x), (config.batch_size,), generator=generator, device="cpu")
+            index = torch.randint(len(x), (batch_size,), generator=generator)  # type: ignore[arg-type]
             xb, yb = x[index.to(x.device)], y[index.to(x.device)]
 
-        def closure(xb: Tensor = xb, yb: Tensor = yb) -> Tensor:
+        def closure(xb: Tensor = xb, yb: Tensor = yb) -> float:
             optimizer.zero_grad(set_to_none=True)
             loss = torch.mean((model.forward_unchecked(xb) - yb) ** 2)
             loss.backward()
-            return loss
+            return loss  # type: ignore[return-value]  # optimisers accept and return tensors
 
-        loss = optimizer.step(closure)
-        value = float(loss.detach())  # type: ignore[union-attr]
+        value = float(optimizer.step(closure).detach())  # type: ignore[attr-defined]
         if not math.isfinite(value):
             raise NonFiniteError(
                 f"fit: the loss became {value} at step {step}; lower learning_rate "

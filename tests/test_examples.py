@@ -1,0 +1,49 @@
+"""Every example runs in smoke mode and produces sensible numbers."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+@pytest.mark.examples
+def test_every_example_has_a_smoke_mode() -> None:
+    scripts = sorted(EXAMPLES.glob("*.py"))
+    assert scripts, "no examples found"
+    for script in scripts:
+        assert "--smoke" in script.read_text(), f"{script.name} has no --smoke mode"
+
+
+@pytest.mark.examples
+def test_fit_function_smoke(tmp_path: Path) -> None:
+    results = load("fit_function").main(["--smoke", "--output", str(tmp_path)])
+    # grid refinement keeps improving the fit, and even the smoke run is far below the data scale
+    assert results["kan_G5"] < results["kan_G3"]
+    assert results["kan_G5"] < 0.1
+    assert (tmp_path / "kan.pt").is_file()
+
+
+@pytest.mark.examples
+def test_fit_function_runs_as_a_script() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "fit_function.py"), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "KAN [2,5,1] G=5" in done.stdout
