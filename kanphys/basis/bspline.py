@@ -64,16 +64,20 @@ def _reciprocal(denominator: Tensor) -> Tensor:
     return torch.where(denominator == 0, torch.zeros_like(denominator), 1.0 / safe)
 
 
-def _raise_order(lower: Tensor, x: Tensor, knots: Tensor, order: int) -> Tensor:
-    """One Cox-de Boor step: order ``order - 1`` values -> order ``order`` values."""
+def _raise_order(lower: Tensor, offsets: Tensor, knots: Tensor, order: int) -> Tensor:
+    """One Cox-de Boor step: order ``order - 1`` values -> order ``order`` values.
+
+    With ``w_i = (x - t_i) / (t_{i+p} - t_i)`` the recursion reads
+    ``B_{i,p} = w_i B_{i,p-1} + (1 - w_{i+1}) B_{i+1,p-1}``; writing ``q = w * B_{p-1}`` it is
+    ``q_i + B_{i+1,p-1} - q_{i+1}``: three full-size operations plus one for ``w``. Where knots
+    repeat, ``w`` is set to 0 and the dropped term multiplies a basis function that is 0.
+    ``offsets`` holds ``x - t_j`` for every knot, shape (N, d, M).
+    """
     count = knots.shape[-1]
-    t_i = knots[:, : count - order - 1]
-    t_ip = knots[:, order : count - 1]
-    t_i1 = knots[:, 1 : count - order]
-    t_ip1 = knots[:, order + 1 :]
-    left = (x - t_i) * _reciprocal(t_ip - t_i)
-    right = (t_ip1 - x) * _reciprocal(t_ip1 - t_i1)
-    return left * lower[..., :-1] + right * lower[..., 1:]
+    spans = knots[:, order:] - knots[:, : count - order]
+    weights = offsets[..., : count - order] * _reciprocal(spans)
+    scaled = weights * lower
+    return scaled[..., :-1] + lower[..., 1:] - scaled[..., 1:]
 
 
 def _differentiate(lower: Tensor, knots: Tensor, order: int) -> Tensor:
@@ -112,8 +116,9 @@ def bspline_basis(x: Tensor, knots: Tensor, spline_order: int, derivatives: int 
     t = knots.unsqueeze(0)
     values = ((xe >= t[..., :-1]) & (xe < t[..., 1:])).to(x.dtype)
     history = [values]
+    offsets = xe - t
     for order in range(1, spline_order + 1):
-        values = _raise_order(values, xe, knots, order)
+        values = _raise_order(values, offsets, knots, order)
         history.append(values)
     first = second = None
     if derivatives >= 1:
