@@ -12,6 +12,7 @@ from kanphys.errors import (
     NonFiniteError,
     ShapeError,
     SpecError,
+    TensorTypeError,
 )
 from kanphys.io import load_model, save_model
 from kanphys.layers import KANLayer
@@ -29,6 +30,7 @@ __all__ = [
     "NonFiniteError",
     "ShapeError",
     "SpecError",
+    "TensorTypeError",
     "__version__",
     "fit",
     "load_model",

@@ -18,6 +18,7 @@ __all__ = [
     "NonFiniteError",
     "ShapeError",
     "SpecError",
+    "TensorTypeError",
     "check_choice",
     "check_int",
 ]
@@ -33,6 +34,10 @@ class ConfigError(KanphysError, ValueError):
 
 class ShapeError(KanphysError, ValueError):
     """A tensor or array has the wrong number of dimensions or the wrong size."""
+
+
+class TensorTypeError(KanphysError, TypeError):
+    """A tensor has a dtype or device that does not match the model it is given to."""
 
 
 class NonFiniteError(KanphysError, ValueError):

@@ -96,3 +96,22 @@ def test_fit_with_minibatches_and_grid_updates() -> None:
     assert points[0] >= 0.25 - 1e-12 and points[-1] <= 0.75 + 1e-12
     assert result.history["step"] == [50, 100, 150, 200, 250, 300]
     assert result.history["loss"][-1] < 0.1 * result.history["loss"][0]
+
+
+def test_dtype_and_device_mismatch() -> None:
+    model = KAN([2, 1], dtype=torch.float64)
+    with pytest.raises(
+        kanphys.TensorTypeError,
+        match=r"KAN: x has dtype torch.float32 but the parameters are torch.float64; convert with",
+    ):
+        model(torch.zeros(3, 2))
+    layer = KANLayer(2, 1, dtype=torch.float32)
+    with pytest.raises(kanphys.TensorTypeError, match=r"KANLayer: x has dtype torch.float64"):
+        layer.trace(torch.zeros(3, 2, dtype=torch.float64))
+    with pytest.raises(kanphys.TensorTypeError, match=r"fit: x has dtype torch.float32"):
+        fit(model, torch.zeros(4, 2), torch.zeros(4, 1, dtype=torch.float64))
+    meta = torch.zeros(3, 2, dtype=torch.float64, device="meta")
+    with pytest.raises(
+        kanphys.TensorTypeError, match=r"x is on device meta but the parameters are on cpu"
+    ):
+        model(meta)

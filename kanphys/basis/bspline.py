@@ -110,11 +110,16 @@ def bspline_basis(x: Tensor, knots: Tensor, spline_order: int, derivatives: int 
     -------
     BasisValues
         Tensors of shape ``(N, d, M - k - 1)``. Basis functions vanish outside
-        ``[knots[0], knots[-1])``; half-open intervals follow the Cox-de Boor convention.
+        ``[knots[0], knots[-1]]``; intervals are half-open as in Cox-de Boor, except the last,
+        which is closed.
     """
     xe = x.unsqueeze(-1)
     t = knots.unsqueeze(0)
-    values = ((xe >= t[..., :-1]) & (xe < t[..., 1:])).to(x.dtype)
+    inside = (xe >= t[..., :-1]) & (xe < t[..., 1:])
+    # close the last interval so that x == knots[-1] is covered (matters for order 0, whose
+    # knots are the grid points themselves; for higher orders every function vanishes there)
+    inside[..., -1] |= xe[..., 0] == t[..., -1]
+    values = inside.to(x.dtype)
     history = [values]
     offsets = xe - t
     for order in range(1, spline_order + 1):

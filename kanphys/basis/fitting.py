@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from kanphys.basis.types import BasisFamily
-from kanphys.errors import ConfigError, NonFiniteError, ShapeError
+from kanphys.errors import ConfigError, NonFiniteError, ShapeError, check_int
 
 __all__ = ["curve_to_coefficients", "grid_points_from_samples", "refine_points"]
 
@@ -94,7 +94,7 @@ def grid_points_from_samples(
     uniform points span ``[min - margin, max + margin]``. The result is
     ``uniform_fraction * uniform + (1 - uniform_fraction) * adaptive``, which is strictly
     increasing whenever ``uniform_fraction > 0`` and the samples are not all equal (a constant
-    input gets the window ``[value - 1, value + 1]``).
+    input gets the window ``[value - 1, value + 1]`` whatever the margin).
 
     Parameters
     ----------
@@ -117,13 +117,14 @@ def grid_points_from_samples(
     if not 0.0 <= uniform_fraction <= 1.0:
         raise ConfigError(f"uniform_fraction must be in [0, 1]; received {uniform_fraction}")
     _check_finite("grid samples", x)
+    check_int("num_points", num_points, minimum=2)
     levels = torch.linspace(0.0, 1.0, num_points, dtype=x.dtype, device=x.device)
     adaptive = torch.quantile(x, levels, dim=0).T  # (d, P)
-    low = x.min(dim=0).values - margin
-    high = x.max(dim=0).values + margin
+    low = x.min(dim=0).values
+    high = x.max(dim=0).values
     flat = high - low <= torch.finfo(x.dtype).eps * (1 + low.abs())
-    low = torch.where(flat, low - 1, low)
-    high = torch.where(flat, high + 1, high)
+    low = torch.where(flat, low - 1, low - margin)
+    high = torch.where(flat, high + 1, high + margin)
     uniform = low[:, None] + (high - low)[:, None] * levels
     adaptive = torch.where(flat[:, None], uniform, adaptive)
     return uniform_fraction * uniform + (1 - uniform_fraction) * adaptive

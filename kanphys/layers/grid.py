@@ -44,7 +44,7 @@ def update_grid(layer: KANLayer, x: Tensor, *, uniform_fraction: float = 0.02) -
     KANLayer
         A new layer with the same grid size; ``layer`` is not modified.
     """
-    check_input(x, layer.in_features, owner="update_grid")
+    check_input(x, layer.in_features, owner="update_grid", like=layer.coefficients)
     family = get_basis(layer.basis)
     points = grid_points_from_samples(
         x.detach(), family.num_points(layer.grid_size), uniform_fraction=uniform_fraction
@@ -84,7 +84,7 @@ def refine_grid(layer: KANLayer, grid_size: int, x: Tensor | None = None) -> KAN
         low, high = old_points[:, :1], old_points[:, -1:]
         x = (low + (high - low) * fraction).T.contiguous()
     else:
-        check_input(x, layer.in_features, owner="refine_grid")
+        check_input(x, layer.in_features, owner="refine_grid", like=layer.coefficients)
         x = x.detach()
         if x.shape[0] < family.num_functions(grid_size, layer.spline_order):
             raise ConfigError(

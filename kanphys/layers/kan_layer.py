@@ -185,7 +185,7 @@ class KANLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(N, in_features) -> (N, out_features)``; no state is changed or cached."""
-        check_input(x, self.in_features, owner="KANLayer")
+        check_input(x, self.in_features, owner="KANLayer", like=self.coefficients)
         return self.forward_unchecked(x)
 
     def forward_unchecked(self, x: Tensor) -> Tensor:
@@ -207,7 +207,7 @@ class KANLayer(nn.Module):
 
         Memory is ``O(N * in * out)``: call it on the batch you want to inspect, not in training.
         """
-        check_input(x, self.in_features, owner="KANLayer")
+        check_input(x, self.in_features, owner="KANLayer", like=self.coefficients)
         edges = self.spline_edges(x) * self.spline_weight
         if self.base_weight is not None:
             activation = get_activation(self.base_activation)  # type: ignore[arg-type]

@@ -51,7 +51,7 @@ class Network(nn.Module):
     config_class: ClassVar[type]
 
     def forward(self, x: Tensor) -> Tensor:
-        check_input(x, self.in_features, owner=type(self).__name__)
+        check_input(x, self.in_features, owner=type(self).__name__, like=next(self.parameters()))
         return self.forward_unchecked(x)
 
     def forward_unchecked(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract

@@ -28,7 +28,7 @@ def update_grid(model: KAN, x: Tensor, *, uniform_fraction: float = 0.02) -> KAN
     -------
     KAN
     """
-    check_input(x, model.in_features, owner="update_grid")
+    check_input(x, model.in_features, owner="update_grid", like=next(model.parameters()))
     layers = []
     h = x.detach()
     with torch.no_grad():
@@ -58,7 +58,7 @@ def refine_grid(model: KAN, grid_size: int, x: Tensor | None = None) -> KAN:
         With ``config.grid_size == grid_size``.
     """
     if x is not None:
-        check_input(x, model.in_features, owner="refine_grid")
+        check_input(x, model.in_features, owner="refine_grid", like=next(model.parameters()))
         x = x.detach()
     layers = []
     h = x

@@ -206,7 +206,7 @@ class KAN(Network):
 
     def trace(self, x: Tensor) -> KANTrace:
         """Edge activations and node values of every layer on the batch ``x`` (no caching)."""
-        check_input(x, self.in_features, owner="KAN")
+        check_input(x, self.in_features, owner="KAN", like=next(self.parameters()))
         traces, values = [], [x]
         for layer, nodes in zip(self.kan_layers(), self.config.width[1:], strict=True):
             trace = layer.trace(values[-1])

@@ -131,10 +131,16 @@ def fit(
         If the loss becomes NaN or infinite (the message gives the step).
     """
     config = config or FitConfig()
-    check_input(x, model.in_features, owner="fit")
+    check_input(x, model.in_features, owner="fit", like=next(model.parameters()))
     _check_target(y, x, model.out_features, "y")
     if validation is not None:
-        check_input(validation[0], model.in_features, name="validation x", owner="fit")
+        check_input(
+            validation[0],
+            model.in_features,
+            name="validation x",
+            owner="fit",
+            like=next(model.parameters()),
+        )
         _check_target(validation[1], validation[0], model.out_features, "validation y")
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "adam":
