@@ -139,3 +139,64 @@ def test_extend_knots_adds_mean_spacing_and_inverts(order: int, tol) -> None:
         (torch.arange(-order, 5 + order, dtype=F64) - 1).expand(2, -1),
         tol.values(F64, 5.0),
     )
+
+
+def test_uniform_fast_path_locates_the_same_intervals_as_a_search() -> None:
+    """The floor-and-correct interval search of nearly uniform grids equals searchsorted."""
+    from kanphys.basis.bspline import _locate, _nearly_uniform
+
+    knots = uniform_knots(3, 7, 3, (-1.0, 2.0), dtype=F64)
+    jitter = torch.rand(knots.shape, dtype=F64, generator=seeded(3)) * 0.2 - 0.1
+    for grid in (knots, knots + jitter * (knots[:, 1:2] - knots[:, :1])):
+        assert _nearly_uniform(grid)
+        x = torch.cat(
+            [
+                torch.rand(400, 3, dtype=F64, generator=seeded(4)) * 5 - 2.5,
+                grid.T.contiguous(),  # exactly on every knot
+                torch.nextafter(grid, torch.full_like(grid, -10)).T.contiguous(),  # just below
+            ]
+        )
+        flat = grid.reshape(-1)
+        rows = (torch.arange(3) * grid.shape[-1]).expand_as(x)
+        fast, inside = _locate(x, grid, flat, rows)
+        searched = torch.searchsorted(grid[:, :-1].contiguous(), x.T.contiguous(), right=True).T - 1
+        assert torch.equal(fast, searched.clamp(0, grid.shape[-1] - 2))
+        assert torch.equal(inside, (x >= grid[:, 0]) & (x <= grid[:, -1]))
+    skewed = extend_knots(torch.tensor([[0.0, 0.01, 0.02, 0.5, 1.0]], dtype=F64), 3)
+    assert not _nearly_uniform(skewed)  # such grids take the searchsorted path
+
+
+def test_nested_autograd_reaches_the_third_derivative() -> None:
+    """Gradients of gradients use closed-form levels: d^3/dx^3 of a cubic spline is exact."""
+    knots = uniform_knots(1, 6, 3, dtype=F64)
+    x = torch.rand(50, 1, dtype=F64, generator=seeded(5)) * 1.8 - 0.9
+    weights = torch.randn(9, dtype=F64, generator=seeded(6))
+    xr = x.clone().requires_grad_()
+    spline = (bspline_basis(xr, knots, 3).values[:, 0] * weights).sum()
+    (first,) = torch.autograd.grad(spline, xr, create_graph=True)
+    (second,) = torch.autograd.grad(first.sum(), xr, create_graph=True)
+    (third,) = torch.autograd.grad(second.sum(), xr)
+    closed = bspline_basis(x, knots, 3, derivatives=2)
+    torch.testing.assert_close(first[:, 0], closed.first[:, 0] @ weights, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(second[:, 0], closed.second[:, 0] @ weights, rtol=1e-12, atol=1e-12)
+    # the third derivative is piecewise constant: a difference quotient of the closed-form
+    # second derivative inside each knot interval gives it to rounding
+    h = 1e-4
+    ahead = bspline_basis(x + h, knots, 3, derivatives=2).second[:, 0] @ weights
+    same_interval = torch.floor((x[:, 0] + 1) / (2 / 6)) == torch.floor((x[:, 0] + h + 1) / (2 / 6))
+    quotient = (ahead - closed.second[:, 0] @ weights) / h
+    torch.testing.assert_close(
+        third[same_interval, 0], quotient[same_interval], rtol=1e-7, atol=1e-7
+    )
+
+
+def test_float32_fast_path_matches_float64() -> None:
+    knots = uniform_knots(4, 5, 3)
+    x = torch.rand(300, 4, generator=seeded(7)) * 2.4 - 1.2
+    single = bspline_basis(x, knots, 3, derivatives=2)
+    double = bspline_basis(x.double(), knots.double(), 3, derivatives=2)
+    for a, b in zip(single, double, strict=True):
+        assert a is not None and b is not None and a.dtype == torch.float32
+        torch.testing.assert_close(
+            a.double(), b, rtol=1e-5, atol=1e-5 * max(1.0, float(b.abs().max()))
+        )

@@ -58,42 +58,190 @@ def uniform_knots(
     return extend_knots(points.expand(in_features, -1), spline_order)
 
 
-def _reciprocal(denominator: Tensor) -> Tensor:
-    """1 / denominator with 0 where the denominator is 0 (repeated knots)."""
-    safe = torch.where(denominator == 0, torch.ones_like(denominator), denominator)
-    return torch.where(denominator == 0, torch.zeros_like(denominator), 1.0 / safe)
+def _pad_knots(knots: Tensor, spline_order: int) -> Tensor:
+    """Add ``spline_order`` dummy knots per side so that local gathers never leave the array.
+
+    The dummy knots only enter basis functions with indices outside ``[0, n)``, which are
+    discarded, so their values do not matter as long as they keep the knots increasing.
+    """
+    if spline_order == 0:
+        return knots
+    count = knots.shape[-1]
+    step = ((knots[:, -1:] - knots[:, :1]) / max(count - 1, 1)).clamp_min(1.0)
+    offsets = torch.arange(1, spline_order + 1, dtype=knots.dtype, device=knots.device)
+    return torch.cat(
+        [knots[:, :1] - step * offsets.flip(0), knots, knots[:, -1:] + step * offsets], 1
+    )
 
 
-def _raise_order(lower: Tensor, offsets: Tensor, knots: Tensor, order: int) -> Tensor:
-    """One Cox-de Boor step: order ``order - 1`` values -> order ``order`` values.
+def _nearly_uniform(knots: Tensor) -> bool:
+    """Whether every knot lies within a quarter spacing of the uniform grid with the same ends."""
+    count = knots.shape[-1]
+    spacing = (knots[:, -1:] - knots[:, :1]) / (count - 1)
+    steps = torch.arange(count, dtype=knots.dtype, device=knots.device)
+    uniform = knots[:, :1] + spacing * steps
+    return bool(((knots - uniform).abs() <= 0.25 * spacing).all() and (spacing > 0).all())
 
-    With ``w_i = (x - t_i) / (t_{i+p} - t_i)`` the recursion reads
-    ``B_{i,p} = w_i B_{i,p-1} + (1 - w_{i+1}) B_{i+1,p-1}``; writing ``q = w * B_{p-1}`` it is
-    ``q_i + B_{i+1,p-1} - q_{i+1}``: three full-size operations plus one for ``w``. Where knots
-    repeat, ``w`` is set to 0 and the dropped term multiplies a basis function that is 0.
-    ``offsets`` holds ``x - t_j`` for every knot, shape (N, d, M).
+
+def _locate(x: Tensor, knots: Tensor, flat_knots: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+    """Knot interval ``j`` with ``t_j <= x < t_{j+1}`` (last interval closed) of every entry.
+
+    Returns ``interval`` (int64, clamped into ``[0, M - 2]``) and ``inside`` (bool: ``x`` lies in
+    ``[t_0, t_{M-1}]``), both of shape (N, d). On the CPU, nearly uniform grids (the default)
+    take a floor guess corrected by one exact comparison each way, which gives the same
+    interval as a search about ten times faster; other grids, and GPUs, use ``searchsorted``.
     """
     count = knots.shape[-1]
-    spans = knots[:, order:] - knots[:, : count - order]
-    weights = offsets[..., : count - order] * _reciprocal(spans)
-    scaled = weights * lower
-    return scaled[..., :-1] + lower[..., 1:] - scaled[..., 1:]
+    low, high = knots[:, 0], knots[:, -1]
+    inside = (x >= low) & (x <= high)
+    if x.device.type == "cpu" and _nearly_uniform(knots):
+        spacing = (high - low) / (count - 1)
+        guess = ((x - low) / spacing).floor_().clamp_(0, count - 2).long()
+        at = guess + rows
+        below = x < torch.take(flat_knots, at)
+        above = x >= torch.take(flat_knots, at + 1)
+        interval = guess - below.long() + above.long()
+    else:
+        interval = (
+            torch.searchsorted(knots[:, :-1].contiguous(), x.T.contiguous(), right=True).T - 1
+        )
+    return interval.clamp_(0, count - 2), inside
 
 
-def _differentiate(lower: Tensor, knots: Tensor, order: int) -> Tensor:
-    """d/dx of order-``order`` B-splines, given order ``order - 1`` values (or their derivatives).
+def _local_levels(
+    x: Tensor, knots: Tensor, spline_order: int, levels: int
+) -> tuple[Tensor, list[list[Tensor]]]:
+    """The ``k + 1`` B-splines that do not vanish at each point, and their derivatives.
 
-    ``B'_{i,p} = p * (B_{i,p-1} / (t_{i+p} - t_i) - B_{i+1,p-1} / (t_{i+p+1} - t_{i+1}))``;
-    the map is linear, so applying it to derivatives of the lower order gives higher derivatives.
+    For ``x`` in the knot interval ``[t_j, t_{j+1})`` only ``B_{j-k}, ..., B_j`` are non-zero.
+    They are computed with the triangular recursion of de Boor (Piegl & Tiller, *The NURBS
+    Book*, A2.2) on ``(N, d)`` tensors, and derivatives with
+    ``B'_{m,p} = p (B_{m,p-1} / (t_{m+p} - t_m) - B_{m+1,p-1} / (t_{m+p+1} - t_{m+1}))`` applied
+    to the lower-order local values (A2.3).
+
+    Parameters
+    ----------
+    x : Tensor, shape (N, d)
+    knots : Tensor, shape (d, M)
+    spline_order : int
+    levels : int
+        Number of derivative levels to return (1: values only; 3: values, first, second).
+
+    Returns
+    -------
+    column : Tensor of int64, shape (N, d)
+        Column of ``B_{j-k}`` in the padded dense layout of :func:`_dense_levels`
+        (``j + 1``; ``0`` for points outside ``[t_0, t_{M-1}]``, whose values are discarded).
+    local : list (per level) of lists of ``k + 1`` tensors of shape (N, d)
+        ``local[l][r]`` is the ``l``-th derivative of ``B_{j-k+r}``.
     """
-    count = knots.shape[-1]
-    left = _reciprocal(knots[:, order : count - 1] - knots[:, : count - order - 1])
-    right = _reciprocal(knots[:, order + 1 :] - knots[:, 1 : count - order])
-    return order * (lower[..., :-1] * left - lower[..., 1:] * right)
+    order = spline_order
+    padded = _pad_knots(knots, order)
+    flat = padded.reshape(-1)
+    rows = (torch.arange(knots.shape[0], device=x.device) * padded.shape[-1]).expand_as(x)
+    interval, inside = _locate(x, padded[:, order : padded.shape[-1] - order], flat, rows + order)
+    base = interval + order + rows  # position of t_j in the flattened padded knots
+
+    def knot(shift: int) -> Tensor:
+        return torch.take(flat, base + shift)
+
+    left = [x - knot(1 - p) for p in range(order + 1)]  # left[p] = x - t_{j+1-p}
+    right = [knot(p) - x for p in range(order + 1)]  # right[p] = t_{j+p} - x
+    tiny = torch.finfo(x.dtype).tiny
+    # spans[p][q] = t_{j+q+1} - t_{j+q+1-p}, the support length of B_{j-p+1+q, p-1}
+    spans: list[list[Tensor]] = [[]]
+    history = [[torch.ones_like(x)]]  # history[p]: local values of order p
+    for p in range(1, order + 1):
+        lower = history[-1]
+        spans.append([(right[q + 1] + left[p - q]).clamp_min_(tiny) for q in range(p)])
+        saved: Tensor | float = 0.0
+        current = []
+        for q in range(p):
+            temp = lower[q] / spans[p][q]
+            current.append(saved + right[q + 1] * temp)
+            saved = left[p - q] * temp
+        current.append(saved)  # type: ignore[arg-type]
+        history.append(current)
+
+    local = []
+    for level in range(levels):
+        if level > order:
+            local.append([torch.zeros_like(x) for _ in range(order + 1)])
+            continue
+        values = history[order - level]
+        for p in range(order - level + 1, order + 1):
+            scaled = [values[q] / spans[p][q] for q in range(p)]
+            # D_r = p (Q_{r-1} - Q_r) with Q_{-1} = Q_p = 0
+            values = [-p * scaled[0]]
+            values += [p * (scaled[r - 1] - scaled[r]) for r in range(1, p)]
+            values.append(p * scaled[p - 1])
+        local.append(values)
+    column = torch.where(inside, interval + 1, 0)
+    return column, local
+
+
+def _dense_levels(x: Tensor, knots: Tensor, spline_order: int, levels: int) -> list[Tensor]:
+    """Dense ``(N, d, n)`` basis derivatives of levels ``0 .. levels - 1``.
+
+    Local values are written into a padded row of ``n + 2k + 1`` columns: column ``m + k + 1``
+    holds ``B_m``; functions that do not exist (``m < 0`` or ``m >= n``, near the ends of the
+    knots) and points outside the knots land in the padding, which is cut off. No masks needed.
+    """
+    order = spline_order
+    functions = knots.shape[-1] - order - 1
+    width = functions + 2 * order + 1
+    column, local = _local_levels(x, knots, order, levels)
+    rows = torch.arange(x.numel(), device=x.device).view_as(x) * width
+    starts = [rows + column + r for r in range(order + 1)]
+    dense = []
+    for values in local:
+        padded = torch.zeros(*x.shape, width, dtype=x.dtype, device=x.device)
+        flat = padded.view(-1)
+        for start, value in zip(starts, values, strict=True):
+            flat.put_(start, value)
+        dense.append(padded[..., order + 1 : order + 1 + functions])
+    return dense
+
+
+class _BSplineBasis(torch.autograd.Function):
+    """Dense B-spline derivatives of levels ``0 .. levels - 1`` with closed-form input gradients.
+
+    The gradient with respect to ``x`` of level ``l`` is level ``l + 1``; the backward pass
+    uses the level computed along in the forward pass, or, when a graph of the gradient is
+    requested (``create_graph=True``), applies this function again one level higher, so any
+    number of nested differentiations works.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, knots: Tensor, spline_order: int, levels: int):  # type: ignore[override]
+        needs_grad = ctx.needs_input_grad[0]
+        dense = _dense_levels(x, knots, spline_order, levels + int(needs_grad))
+        ctx.spline_order, ctx.levels = spline_order, levels
+        ctx.save_for_backward(x, knots, *(dense[1:] if needs_grad else []))
+        return tuple(dense[:levels])
+
+    @staticmethod
+    def backward(ctx, *grads: Tensor):  # type: ignore[override]
+        x, knots, *higher = ctx.saved_tensors
+        if torch.is_grad_enabled():  # double backward: keep the graph of the derivative
+            higher = list(_BSplineBasis.apply(x, knots, ctx.spline_order, ctx.levels + 1)[1:])
+        grad_x = None
+        for grad, derivative in zip(grads, higher, strict=True):
+            if grad is None:
+                continue
+            term = (grad * derivative).sum(dim=-1)
+            grad_x = term if grad_x is None else grad_x + term
+        if grad_x is None:
+            grad_x = torch.zeros_like(x)
+        return grad_x, None, None, None
 
 
 def bspline_basis(x: Tensor, knots: Tensor, spline_order: int, derivatives: int = 0) -> BasisValues:
-    """Evaluate B-splines of degree ``spline_order`` (and derivatives) with Cox-de Boor.
+    """Evaluate B-splines of degree ``spline_order`` and their derivatives in closed form.
+
+    Only the ``spline_order + 1`` functions that do not vanish at a point are computed (local
+    de Boor recursion) and then placed into the dense result. Gradients with respect to ``x``
+    (also nested ones, for physics-informed losses) use the closed-form derivatives.
 
     Parameters
     ----------
@@ -104,7 +252,7 @@ def bspline_basis(x: Tensor, knots: Tensor, spline_order: int, derivatives: int 
     spline_order : int
         Polynomial degree ``k`` (3 = cubic).
     derivatives : {0, 1, 2}
-        Highest derivative with respect to ``x`` to return, computed in closed form.
+        Highest derivative with respect to ``x`` to return.
 
     Returns
     -------
@@ -113,31 +261,8 @@ def bspline_basis(x: Tensor, knots: Tensor, spline_order: int, derivatives: int 
         ``[knots[0], knots[-1]]``; intervals are half-open as in Cox-de Boor, except the last,
         which is closed.
     """
-    xe = x.unsqueeze(-1)
-    t = knots.unsqueeze(0)
-    inside = (xe >= t[..., :-1]) & (xe < t[..., 1:])
-    # close the last interval so that x == knots[-1] is covered (matters for order 0, whose
-    # knots are the grid points themselves; for higher orders every function vanishes there)
-    inside[..., -1] |= xe[..., 0] == t[..., -1]
-    values = inside.to(x.dtype)
-    history = [values]
-    offsets = xe - t
-    for order in range(1, spline_order + 1):
-        values = _raise_order(values, offsets, knots, order)
-        history.append(values)
-    first = second = None
-    if derivatives >= 1:
-        if spline_order >= 1:
-            first = _differentiate(history[-2], knots, spline_order)
-        else:
-            first = torch.zeros_like(values)
-    if derivatives >= 2:
-        if spline_order >= 2:
-            lower_first = _differentiate(history[-3], knots, spline_order - 1)
-            second = _differentiate(lower_first, knots, spline_order)
-        else:
-            second = torch.zeros_like(values)
-    return BasisValues(values, first, second)
+    dense = _BSplineBasis.apply(x, knots.detach(), spline_order, derivatives + 1)
+    return BasisValues(*dense)
 
 
 BSPLINE = register_basis(
