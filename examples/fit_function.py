@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     results: dict[str, float] = {}
     for index, grid_size in enumerate(grids):
         if index:
-            model = refine_grid(model, grid_size)
+            model = refine_grid(model, grid_size, x_train)
         start = time.perf_counter()
         fit(model, x_train, y_train, config=config)
         seconds = time.perf_counter() - start

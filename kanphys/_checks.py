@@ -33,7 +33,7 @@ def check_input(
     if like is not None and x.dtype != like.dtype:
         raise TensorTypeError(
             f"{owner}: {name} has dtype {x.dtype} but the parameters are {like.dtype}; "
-            f"convert with {name}.to({like.dtype}) or build the model with dtype={like.dtype}"
+            f"convert with {name}.to({like.dtype}) or build the model with dtype={x.dtype}"
         )
     if like is not None and x.device != like.device:
         raise TensorTypeError(

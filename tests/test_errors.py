@@ -115,3 +115,28 @@ def test_dtype_and_device_mismatch() -> None:
         kanphys.TensorTypeError, match=r"x is on device meta but the parameters are on cpu"
     ):
         model(meta)
+
+
+def test_fit_warns_when_data_leave_the_grid(caplog: pytest.LogCaptureFixture) -> None:
+    model = KAN([1, 1], dtype=torch.float64)
+    x = torch.linspace(0, 5, 40, dtype=torch.float64)[:, None]  # grid_range is (-1, 1)
+    with caplog.at_level("WARNING", logger="kanphys.training.fit"):
+        fit(model, x, torch.sin(x), config=FitConfig(steps=2))
+    assert "80.0% of the inputs lie outside the first layer's grid range" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="kanphys.training.fit"):
+        fit(model, x / 5, torch.sin(x), config=FitConfig(steps=2))
+    assert caplog.text == ""
+
+
+def test_fit_config_defaults_depend_on_the_optimizer() -> None:
+    assert FitConfig(optimizer="adam").learning_rate == 1e-2
+    assert FitConfig(optimizer="lbfgs").learning_rate == 1.0
+    assert FitConfig(steps=70, grid_update_every=10).grid_update_until == 70
+
+
+def test_layer_accepts_dtype_names_and_auto_device() -> None:
+    layer = KANLayer(2, 2, dtype="float64", device="auto")
+    assert layer.coefficients.dtype == torch.float64
+    with pytest.raises(ConfigError, match=r"dtype must be one of \['float32', 'float64'\]"):
+        KANLayer(2, 2, dtype="half")

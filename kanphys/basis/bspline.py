@@ -145,8 +145,9 @@ def _local_levels(
     def knot(shift: int) -> Tensor:
         return torch.take(flat, base + shift)
 
-    left = [x - knot(1 - p) for p in range(order + 1)]  # left[p] = x - t_{j+1-p}
-    right = [knot(p) - x for p in range(order + 1)]  # right[p] = t_{j+p} - x
+    # left[p] = x - t_{j+1-p} and right[p] = t_{j+p} - x for p = 1..k (index 0 unused)
+    left = [x, *(x - knot(1 - p) for p in range(1, order + 1))]
+    right = [x, *(knot(p) - x for p in range(1, order + 1))]
     tiny = torch.finfo(x.dtype).tiny
     # spans[p][q] = t_{j+q+1} - t_{j+q+1-p}, the support length of B_{j-p+1+q, p-1}
     spans: list[list[Tensor]] = [[]]

@@ -45,9 +45,10 @@ def curve_to_coefficients(
     family : BasisFamily
     grid_size, spline_order : int
     ridge : float, optional
-        Tikhonov weight relative to the mean diagonal of ``B^T B``. The default,
-        ``100 * eps(dtype)``, only matters for basis functions no sample reaches, where it
-        picks the minimum-norm coefficients (and keeps the solve full-rank on CUDA).
+        Tikhonov weight relative to the mean diagonal of ``B^T B``. By default none on the
+        CPU, where the SVD-based ``gelsd`` driver returns the minimum-norm solution (basis
+        functions that no sample reaches get zero coefficients) deterministically; on other
+        devices, whose solver needs a full-rank system, ``100 * eps(dtype)``.
 
     Returns
     -------
@@ -61,27 +62,23 @@ def curve_to_coefficients(
         )
     _check_finite("x", x)
     _check_finite("y", y)
+    on_cpu = x.device.type == "cpu"
     if ridge is None:
-        ridge = 100.0 * torch.finfo(x.dtype).eps
+        ridge = 0.0 if on_cpu else 100.0 * torch.finfo(x.dtype).eps
     if ridge < 0:
         raise ConfigError(f"ridge must be >= 0; received {ridge}")
     basis = family.evaluate(x, grid, grid_size, spline_order, 0).values  # (N, d, n)
     design = basis.permute(1, 0, 2)  # (d, N, n)
     target = y.permute(1, 0, 2)  # (d, N, m)
-    count = design.shape[-1]
-    scale = design.pow(2).sum(dim=1).mean(dim=-1).clamp_min(torch.finfo(x.dtype).tiny)  # (d,)
-    penalty = torch.sqrt(ridge * scale)[:, None, None] * torch.eye(
-        count, dtype=x.dtype, device=x.device
-    )
-    design = torch.cat([design, penalty], dim=1)
-    target = torch.cat(
-        [
-            target,
-            torch.zeros(target.shape[0], count, target.shape[2], dtype=x.dtype, device=x.device),
-        ],
-        dim=1,
-    )
-    solution = torch.linalg.lstsq(design, target).solution  # (d, n, m)
+    if ridge > 0:
+        count = design.shape[-1]
+        scale = design.pow(2).sum(dim=1).mean(dim=-1).clamp_min(torch.finfo(x.dtype).tiny)
+        eye = torch.eye(count, dtype=x.dtype, device=x.device)
+        penalty = torch.sqrt(ridge * scale)[:, None, None] * eye
+        zeros = torch.zeros(target.shape[0], count, target.shape[2], dtype=x.dtype, device=x.device)
+        design = torch.cat([design, penalty], dim=1)
+        target = torch.cat([target, zeros], dim=1)
+    solution = torch.linalg.lstsq(design, target, driver="gelsd" if on_cpu else None).solution
     return solution.permute(0, 2, 1).contiguous()
 
 

@@ -15,6 +15,7 @@ from kanphys.basis.chebyshev import chebyshev_window
 from kanphys.basis.rbf import uniform_centres
 from kanphys.errors import ConfigError, check_int
 from kanphys.layers.activations import get_activation
+from kanphys.runtime import resolve_device, resolve_dtype
 
 __all__ = ["KANLayer", "LayerTrace", "initial_grid"]
 
@@ -95,7 +96,8 @@ class KANLayer(nn.Module):
         Residual base function ``b`` (``"silu"`` default); ``None`` switches it off.
     noise_scale : float
         Amplitude of the random initial coefficients.
-    dtype, device : torch conventions; default to torch's current defaults.
+    dtype, device : torch conventions (``"float64"`` and ``device="auto"`` also accepted);
+        default to torch's current defaults.
     generator : torch.Generator, optional
         Source of randomness for the initialisation (keyword-only).
     """
@@ -114,7 +116,7 @@ class KANLayer(nn.Module):
         grid_range: tuple[float, float] = (-1.0, 1.0),
         base_activation: str | None = "silu",
         noise_scale: float = 0.1,
-        dtype: torch.dtype | None = None,
+        dtype: torch.dtype | str | None = None,
         device: torch.device | str | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
@@ -126,6 +128,7 @@ class KANLayer(nn.Module):
         if base_activation is not None:
             get_activation(base_activation, argument="base_activation")
         low, high = _check_range(grid_range)
+        dtype, device = resolve_dtype(dtype), resolve_device(device)
         self.in_features = in_features
         self.out_features = out_features
         self.basis = basis

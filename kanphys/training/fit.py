@@ -19,6 +19,7 @@ __all__ = ["FitConfig", "FitResult", "fit"]
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "lbfgs")
+DEFAULT_LEARNING_RATES = {"adam": 1e-2, "lbfgs": 1.0}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,29 +31,31 @@ class FitConfig:
     steps : int
         Optimiser steps (one L-BFGS step is one iteration with a strong-Wolfe line search).
     optimizer : {"adam", "lbfgs"}
-    learning_rate : float
-        Adam step size, or the initial L-BFGS step (1.0 is usual).
+    learning_rate : float or None
+        Adam step size, or the initial L-BFGS step; by default 1e-2 for Adam and 1.0 for L-BFGS.
     batch_size : int or None
         Mini-batch size for Adam; ``None`` means full batch (always full batch for L-BFGS).
     grid_update_every : int
         Move KAN grids to the data every this many steps (0: never).
-    grid_update_until : int
-        Last step at which grids are updated.
+    grid_update_until : int or None
+        Last step at which grids are updated (default: every step of the fit).
     log_every : int
         Record the losses every this many steps (and at the last step).
     """
 
     steps: int = 1000
     optimizer: str = "adam"
-    learning_rate: float = 1e-2
+    learning_rate: float | None = None
     batch_size: int | None = None
     grid_update_every: int = 0
-    grid_update_until: int = 0
+    grid_update_until: int | None = None
     log_every: int = 100
 
     def __post_init__(self) -> None:
         check_int("steps", self.steps, minimum=1)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.learning_rate is None:
+            object.__setattr__(self, "learning_rate", DEFAULT_LEARNING_RATES[self.optimizer])
         if not isinstance(self.learning_rate, (int, float)) or not self.learning_rate > 0:
             raise ConfigError(
                 f"learning_rate must be a number > 0; received {self.learning_rate!r}"
@@ -60,6 +63,8 @@ class FitConfig:
         if self.batch_size is not None:
             check_int("batch_size", self.batch_size, minimum=1)
         check_int("grid_update_every", self.grid_update_every, minimum=0)
+        if self.grid_update_until is None:
+            object.__setattr__(self, "grid_update_until", self.steps)
         check_int("grid_update_until", self.grid_update_until, minimum=0)
         check_int("log_every", self.log_every, minimum=1)
 
@@ -132,6 +137,7 @@ def fit(
     """
     config = config or FitConfig()
     check_input(x, model.in_features, owner="fit", like=next(model.parameters()))
+    _warn_outside_grid(model, x, config)
     _check_target(y, x, model.out_features, "y")
     if validation is not None:
         check_input(
@@ -143,12 +149,14 @@ def fit(
         )
         _check_target(validation[1], validation[0], model.out_features, "validation y")
     params = [p for p in model.parameters() if p.requires_grad]
+    learning_rate = float(config.learning_rate)  # type: ignore[arg-type]  # set in __post_init__
+    grid_update_until = int(config.grid_update_until)  # type: ignore[arg-type]
     if config.optimizer == "adam":
-        optimizer: torch.optim.Optimizer = torch.optim.Adam(params, lr=config.learning_rate)
+        optimizer: torch.optim.Optimizer = torch.optim.Adam(params, lr=learning_rate)
     else:
         optimizer = torch.optim.LBFGS(
             params,
-            lr=config.learning_rate,
+            lr=learning_rate,
             max_iter=1,
             max_eval=25,
             history_size=20,
@@ -165,7 +173,7 @@ def fit(
     for step in range(1, config.steps + 1):
         if (
             config.grid_update_every
-            and step <= config.grid_update_until
+            and step <= grid_update_until
             and (step == 1 or step % config.grid_update_every == 0)
         ):
             _update_grids(model, x)
@@ -197,6 +205,29 @@ def fit(
                 message += f", validation RMSE {rmse:.3e}"
             logger.info(message)
     return result
+
+
+def _warn_outside_grid(model: Network, x: Tensor, config: FitConfig) -> None:
+    """Log a warning when inputs fall outside the first KAN layer's grid and grids stay fixed.
+
+    Outside the grid the spline part of an edge is zero (B-splines, RBFs) or saturated
+    (Chebyshev), so such a fit silently underperforms.
+    """
+    from kanphys.basis import get_basis
+    from kanphys.models import KAN
+
+    if not isinstance(model, KAN) or config.grid_update_every:
+        return
+    layer = model.kan_layers()[0]
+    points = get_basis(layer.basis).grid_to_points(layer.grid, layer.spline_order)
+    outside = (x < points[:, 0]) | (x > points[:, -1])
+    fraction = float(outside.any(dim=1).float().mean())
+    if fraction > 0:
+        logger.warning(
+            "fit: %.1f%% of the inputs lie outside the first layer's grid range; build the KAN "
+            "with a grid_range covering the data, or set FitConfig(grid_update_every=...)",
+            100 * fraction,
+        )
 
 
 def _update_grids(model: Network, x: Tensor) -> None:
