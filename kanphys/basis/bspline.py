@@ -110,7 +110,7 @@ def _locate(x: Tensor, knots: Tensor, flat_knots: Tensor, rows: Tensor) -> tuple
 
 def _local_levels(
     x: Tensor, knots: Tensor, spline_order: int, levels: int
-) -> tuple[Tensor, list[list[Tensor]]]:
+) -> tuple[Tensor, Tensor, list[Tensor]]:
     """The ``k + 1`` B-splines that do not vanish at each point, and their derivatives.
 
     For ``x`` in the knot interval ``[t_j, t_{j+1})`` only ``B_{j-k}, ..., B_j`` are non-zero.
@@ -129,11 +129,13 @@ def _local_levels(
 
     Returns
     -------
-    column : Tensor of int64, shape (N, d)
-        Column of ``B_{j-k}`` in the padded dense layout of :func:`_dense_levels`
-        (``j + 1``; ``0`` for points outside ``[t_0, t_{M-1}]``, whose values are discarded).
-    local : list (per level) of lists of ``k + 1`` tensors of shape (N, d)
-        ``local[l][r]`` is the ``l``-th derivative of ``B_{j-k+r}``.
+    index : Tensor of int64, shape (N, d, k + 1)
+        Basis index ``j - k + r`` of every local value, clamped into ``[0, n)``.
+    keep : Tensor, shape (N, d, k + 1)
+        1 where the local value belongs to an existing basis function (``0 <= j - k + r < n``)
+        and ``x`` lies in ``[t_0, t_{M-1}]``, else 0.
+    local : list (per level) of Tensor, shape (N, d, k + 1)
+        ``local[l][..., r]`` is the ``l``-th derivative of ``B_{j-k+r}``, multiplied by ``keep``.
     """
     order = spline_order
     padded = _pad_knots(knots, order)
@@ -177,60 +179,57 @@ def _local_levels(
             values += [p * (scaled[r - 1] - scaled[r]) for r in range(1, p)]
             values.append(p * scaled[p - 1])
         local.append(values)
-    column = torch.where(inside, interval + 1, 0)
-    return column, local
-
-
-def _dense_levels(x: Tensor, knots: Tensor, spline_order: int, levels: int) -> list[Tensor]:
-    """Dense ``(N, d, n)`` basis derivatives of levels ``0 .. levels - 1``.
-
-    Local values are written into a padded row of ``n + 2k + 1`` columns: column ``m + k + 1``
-    holds ``B_m``; functions that do not exist (``m < 0`` or ``m >= n``, near the ends of the
-    knots) and points outside the knots land in the padding, which is cut off. No masks needed.
-    """
-    order = spline_order
     functions = knots.shape[-1] - order - 1
-    width = functions + 2 * order + 1
-    column, local = _local_levels(x, knots, order, levels)
-    rows = torch.arange(x.numel(), device=x.device).view_as(x) * width
-    starts = [rows + column + r for r in range(order + 1)]
-    dense = []
-    for values in local:
-        padded = torch.zeros(*x.shape, width, dtype=x.dtype, device=x.device)
-        flat = padded.view(-1)
-        for start, value in zip(starts, values, strict=True):
-            flat.put_(start, value)
-        dense.append(padded[..., order + 1 : order + 1 + functions])
-    return dense
+    index = interval.unsqueeze(-1) + torch.arange(-order, 1, device=x.device)
+    keep = (inside.unsqueeze(-1) & (index >= 0) & (index < functions)).to(x.dtype)
+    stacked = [torch.stack(values, dim=-1) * keep for values in local]
+    return index.clamp_(0, functions - 1), keep, stacked
+
+
+def _densify(x: Tensor, index: Tensor, local: Tensor, functions: int) -> Tensor:
+    """Place masked local values ``(N, d, k + 1)`` into a dense ``(N, d, n)`` block.
+
+    Values of functions that do not exist (near the ends of the knots) and of points outside the
+    knots are zero, and their clamped indices repeat valid ones, so they are added as zeros.
+    """
+    dense = torch.zeros(*x.shape, functions, dtype=x.dtype, device=x.device)
+    return dense.scatter_add_(-1, index, local)
 
 
 class _BSplineBasis(torch.autograd.Function):
     """Dense B-spline derivatives of levels ``0 .. levels - 1`` with closed-form input gradients.
 
-    The gradient with respect to ``x`` of level ``l`` is level ``l + 1``; the backward pass
-    uses the level computed along in the forward pass, or, when a graph of the gradient is
-    requested (``create_graph=True``), applies this function again one level higher, so any
+    The gradient with respect to ``x`` of level ``l`` is level ``l + 1``. The forward pass keeps
+    the local (non-zero) values of the next levels, and the backward pass contracts the
+    incoming gradient with them directly. When a graph of the gradient is requested
+    (``create_graph=True``) it applies this function again one level higher instead, so any
     number of nested differentiations works.
     """
 
     @staticmethod
     def forward(ctx, x: Tensor, knots: Tensor, spline_order: int, levels: int):  # type: ignore[override]
         needs_grad = ctx.needs_input_grad[0]
-        dense = _dense_levels(x, knots, spline_order, levels + int(needs_grad))
+        functions = knots.shape[-1] - spline_order - 1
+        index, _, local = _local_levels(x, knots, spline_order, levels + int(needs_grad))
         ctx.spline_order, ctx.levels = spline_order, levels
-        ctx.save_for_backward(x, knots, *(dense[1:] if needs_grad else []))
-        return tuple(dense[:levels])
+        ctx.save_for_backward(x, knots, index, *(local[1:] if needs_grad else []))
+        return tuple(_densify(x, index, values, functions) for values in local[:levels])
 
     @staticmethod
     def backward(ctx, *grads: Tensor):  # type: ignore[override]
-        x, knots, *higher = ctx.saved_tensors
-        if torch.is_grad_enabled():  # double backward: keep the graph of the derivative
+        x, knots, index, *higher = ctx.saved_tensors
+        graph = torch.is_grad_enabled()  # double backward: keep the graph of the derivative
+        if graph:
             higher = list(_BSplineBasis.apply(x, knots, ctx.spline_order, ctx.levels + 1)[1:])
         grad_x = None
         for grad, derivative in zip(grads, higher, strict=True):
             if grad is None:
                 continue
-            term = (grad * derivative).sum(dim=-1)
+            if graph:
+                term = (grad * derivative).sum(dim=-1)
+            else:
+                # the local derivative values are zero where the index was clamped
+                term = (grad.gather(-1, index) * derivative).sum(dim=-1)
             grad_x = term if grad_x is None else grad_x + term
         if grad_x is None:
             grad_x = torch.zeros_like(x)
