@@ -140,3 +140,12 @@ def test_layer_accepts_dtype_names_and_auto_device() -> None:
     assert layer.coefficients.dtype == torch.float64
     with pytest.raises(ConfigError, match=r"dtype must be one of \['float32', 'float64'\]"):
         KANLayer(2, 2, dtype="half")
+
+
+def test_fit_does_not_warn_after_refining_on_the_data(caplog: pytest.LogCaptureFixture) -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(500, 2, dtype=torch.float64, generator=g) * 2 - 1
+    model = kanphys.refine_grid(KAN([2, 3, 1], dtype=torch.float64, generator=g), 8, x)
+    with caplog.at_level("WARNING", logger="kanphys.training.fit"):
+        fit(model, x, x[:, :1] * x[:, 1:], config=FitConfig(steps=2))
+    assert caplog.text == ""

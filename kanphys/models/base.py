@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from typing import Any, ClassVar, TypeVar
 
@@ -37,7 +38,7 @@ def register_model(cls: type[Network]) -> type[Network]:
     return cls
 
 
-class Network(nn.Module):
+class Network(nn.Module, abc.ABC):
     """Base class of kanphys networks: ``(N, in_features) -> (N, out_features)``.
 
     Subclasses set ``config`` (a frozen dataclass with ``to_dict``) and implement
@@ -54,8 +55,9 @@ class Network(nn.Module):
         check_input(x, self.in_features, owner=type(self).__name__, like=next(self.parameters()))
         return self.forward_unchecked(x)
 
-    def forward_unchecked(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def forward_unchecked(self, x: Tensor) -> Tensor:
+        """:meth:`forward` without the input checks: ``(N, in_features) -> (N, out_features)``."""
 
     @classmethod
     def from_config(
