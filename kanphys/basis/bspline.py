@@ -110,7 +110,7 @@ def _locate(x: Tensor, knots: Tensor, flat_knots: Tensor, rows: Tensor) -> tuple
 
 def _local_levels(
     x: Tensor, knots: Tensor, spline_order: int, levels: int
-) -> tuple[Tensor, Tensor, list[Tensor]]:
+) -> tuple[Tensor, list[Tensor]]:
     """The ``k + 1`` B-splines that do not vanish at each point, and their derivatives.
 
     For ``x`` in the knot interval ``[t_j, t_{j+1})`` only ``B_{j-k}, ..., B_j`` are non-zero.
@@ -131,11 +131,9 @@ def _local_levels(
     -------
     index : Tensor of int64, shape (N, d, k + 1)
         Basis index ``j - k + r`` of every local value, clamped into ``[0, n)``.
-    keep : Tensor, shape (N, d, k + 1)
-        1 where the local value belongs to an existing basis function (``0 <= j - k + r < n``)
-        and ``x`` lies in ``[t_0, t_{M-1}]``, else 0.
     local : list (per level) of Tensor, shape (N, d, k + 1)
-        ``local[l][..., r]`` is the ``l``-th derivative of ``B_{j-k+r}``, multiplied by ``keep``.
+        ``local[l][..., r]`` is the ``l``-th derivative of ``B_{j-k+r}``; 0 where that function
+        does not exist (``j - k + r`` outside ``[0, n)``) or ``x`` lies outside ``[t_0, t_{M-1}]``.
     """
     order = spline_order
     padded = _pad_knots(knots, order)
@@ -183,7 +181,7 @@ def _local_levels(
     index = interval.unsqueeze(-1) + torch.arange(-order, 1, device=x.device)
     keep = (inside.unsqueeze(-1) & (index >= 0) & (index < functions)).to(x.dtype)
     stacked = [torch.stack(values, dim=-1) * keep for values in local]
-    return index.clamp_(0, functions - 1), keep, stacked
+    return index.clamp_(0, functions - 1), stacked
 
 
 def _densify(x: Tensor, index: Tensor, local: Tensor, functions: int) -> Tensor:
@@ -210,7 +208,7 @@ class _BSplineBasis(torch.autograd.Function):
     def forward(ctx, x: Tensor, knots: Tensor, spline_order: int, levels: int):  # type: ignore[override]
         needs_grad = ctx.needs_input_grad[0]
         functions = knots.shape[-1] - spline_order - 1
-        index, _, local = _local_levels(x, knots, spline_order, levels + int(needs_grad))
+        index, local = _local_levels(x, knots, spline_order, levels + int(needs_grad))
         ctx.spline_order, ctx.levels = spline_order, levels
         ctx.save_for_backward(x, knots, index, *(local[1:] if needs_grad else []))
         return tuple(_densify(x, index, values, functions) for values in local[:levels])

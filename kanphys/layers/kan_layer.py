@@ -10,9 +10,6 @@ from torch import Tensor, nn
 
 from kanphys._checks import check_input
 from kanphys.basis import BasisValues, get_basis
-from kanphys.basis.bspline import uniform_knots
-from kanphys.basis.chebyshev import chebyshev_window
-from kanphys.basis.rbf import uniform_centres
 from kanphys.errors import ConfigError, check_int
 from kanphys.layers.activations import get_activation
 from kanphys.runtime import resolve_device, resolve_dtype
@@ -48,14 +45,6 @@ def initial_grid(
     device: torch.device | str | None = None,
 ) -> Tensor:
     """The uniform starting grid of ``basis`` on ``grid_range``, shape ``(in_features, P)``."""
-    if basis == "bspline":
-        return uniform_knots(
-            in_features, grid_size, spline_order, grid_range, dtype=dtype, device=device
-        )
-    if basis == "chebyshev":
-        return chebyshev_window(in_features, grid_range, dtype=dtype, device=device)
-    if basis == "rbf":
-        return uniform_centres(in_features, grid_size, grid_range, dtype=dtype, device=device)
     family = get_basis(basis)
     points = torch.linspace(*grid_range, family.num_points(grid_size), dtype=dtype, device=device)
     return family.points_to_grid(points.expand(in_features, -1).clone(), spline_order)
