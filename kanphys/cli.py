@@ -45,6 +45,122 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hidden(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--width takes comma-separated hidden layer widths such as 8 or 16,16; got {text!r}"
+        ) from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"--width needs positive integers; got {text!r}")
+    return values
+
+
+def _overrides(args: argparse.Namespace) -> tuple[dict[str, object], dict[str, object]]:
+    model = {
+        "type": args.model,
+        "hidden": args.width,
+        "basis": args.basis,
+        "grid_size": args.grid_size,
+        "hard_constraints": False if args.soft_constraints else None,
+    }
+    training = {
+        "steps": args.steps,
+        "lbfgs_steps": args.lbfgs_steps,
+        "learning_rate": args.learning_rate,
+        "n_collocation": args.n_collocation,
+        "seed": args.seed,
+        "dtype": args.dtype,
+        "checkpoint_every": args.checkpoint_every,
+        "time_limit": args.time_limit,
+        "resample": args.resample,
+    }
+    return model, training
+
+
+def _solve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kanphys.pde.registry import resolve_problem
+    from kanphys.training.pinn import solve
+
+    problem = resolve_problem(args.problem)
+    out = Path(args.out) if args.out else Path("runs") / problem.name
+    if (out / "model.pt").exists() and not args.resume and not args.quiet:
+        print(f"note: {out} holds an earlier run; it is overwritten (use --resume to continue)")
+    model, training = _overrides(args)
+    if not args.quiet:
+        print(f"solving {problem.name}: {problem.description}")
+    try:
+        result = solve(
+            problem,
+            model=model,
+            training=training,
+            out=out,
+            resume=args.resume,
+            device=args.device,
+            progress=not args.quiet and sys.stderr.isatty(),
+            plots=not args.no_plots,
+        )
+    except KeyboardInterrupt:  # pragma: no cover - the trainer catches it first
+        print(f"interrupted; continue with --resume --out {out}", file=sys.stderr)
+        return 130
+    m = result.metrics
+    if args.json:
+        print(json.dumps(m, indent=2, default=str))
+    elif not args.quiet:
+        errors = ", ".join(f"{k} {v:.3e}" for k, v in m["rel_l2"].items()) or "no reference"
+        print(f"status      {m['status']} after {m['steps']} steps in {m['wall_time_s']:.1f} s")
+        print(f"rel. L2     {errors}")
+        print(f"final loss  {m['final_loss']:.3e}")
+        print(f"model       {m['model']['type']} {m['model']['width']}, {m['n_params']} parameters")
+        print(f"device      {m['device']} ({m['dtype']}), derivatives: {m['derivatives']}")
+        if m["parameters"]:
+            print("parameters  " + ", ".join(f"{k} = {v:.6g}" for k, v in m["parameters"].items()))
+        print(f"outputs     {out}/ (result.json, history.csv, solution.png, loss.png, model.pt)")
+    if m["status"] == "interrupted":
+        print(f"interrupted; continue with: kanphys solve {args.problem} --out {out} --resume",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+def _problems(args: argparse.Namespace) -> int:
+    from kanphys.pde.registry import list_problems
+
+    listing = list_problems()
+    if args.json:
+        print(json.dumps(dict(listing), indent=2))
+        return 0
+    width = max(len(name) for name, _ in listing)
+    for name, description in listing:
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from kanphys.pde.registry import resolve_problem
+    from kanphys.training.pinn import prepare
+
+    status = 0
+    for spec in args.specs:
+        try:
+            problem = resolve_problem(spec)
+            state = prepare(problem, device="cpu")
+        except KanphysError as error:
+            print(f"{spec}: invalid\n  {error}", file=sys.stderr)
+            status = 2
+            continue
+        hard = ", ".join(state.enforced) or "none"
+        reference = problem.reference.fields if problem.reference is not None else ()
+        print(f"{spec}: ok: {problem.name}, inputs {', '.join(problem.inputs)}, fields "
+              f"{', '.join(problem.fields)}, {len(problem.equations)} equation(s), "
+              f"{len(problem.conditions)} condition(s) (hard: {hard}), reference: "
+              f"{', '.join(reference) or 'none'}")
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kanphys",
@@ -56,6 +172,44 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="print versions, compute device and thread counts")
     info.add_argument("--json", action="store_true", help="print the information as JSON")
     info.set_defaults(handler=_info)
+
+    solve = commands.add_parser(
+        "solve",
+        help="train a physics-informed network on a problem spec and report its error",
+        description="Train a physics-informed KAN (or MLP) on a built-in problem or a TOML spec; "
+        "flags override the spec's [model] and [training] tables.",
+    )
+    solve.add_argument("problem", help="built-in problem name (see `kanphys problems`) or spec path")
+    solve.add_argument("--out", help="output directory (default: runs/<problem>)")
+    solve.add_argument("--resume", action="store_true", help="continue from OUT/model.pt")
+    solve.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda")
+    solve.add_argument("--dtype", choices=["float32", "float64"], default=None)
+    solve.add_argument("--seed", type=int, default=None)
+    solve.add_argument("--steps", type=int, default=None, help="Adam steps")
+    solve.add_argument("--lbfgs-steps", type=int, default=None, help="L-BFGS iterations after Adam")
+    solve.add_argument("--learning-rate", type=float, default=None)
+    solve.add_argument("--n-collocation", type=int, default=None)
+    solve.add_argument("--resample", choices=["none", "random", "rad"], default=None)
+    solve.add_argument("--model", choices=["kan", "mlp"], default=None)
+    solve.add_argument("--width", type=_hidden, default=None, help="hidden widths, e.g. 8 or 32,32")
+    solve.add_argument("--basis", default=None, help="bspline | chebyshev | rbf")
+    solve.add_argument("--grid-size", type=int, default=None)
+    solve.add_argument("--soft-constraints", action="store_true",
+                       help="impose every condition as a penalty term (no output transform)")
+    solve.add_argument("--checkpoint-every", type=int, default=None)
+    solve.add_argument("--time-limit", type=float, default=None, help="seconds of training")
+    solve.add_argument("--no-plots", action="store_true", help="skip solution.png and loss.png")
+    solve.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    solve.add_argument("--json", action="store_true", help="print result.json to stdout")
+    solve.set_defaults(handler=_solve)
+
+    problems = commands.add_parser("problems", help="list the built-in problems")
+    problems.add_argument("--json", action="store_true")
+    problems.set_defaults(handler=_problems)
+
+    validate = commands.add_parser("validate", help="check problem specs without training")
+    validate.add_argument("specs", nargs="+", help="spec paths or built-in names")
+    validate.set_defaults(handler=_validate)
     return parser
 
 

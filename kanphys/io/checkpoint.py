@@ -17,7 +17,15 @@ from kanphys.errors import CheckpointError, ConfigError
 from kanphys.models.base import MODELS, Network
 from kanphys.runtime import dtype_name, resolve_device, resolve_dtype
 
-__all__ = ["atomic_write_bytes", "load_model", "save_model"]
+__all__ = [
+    "atomic_write_bytes",
+    "load_model",
+    "model_payload",
+    "network_from_payload",
+    "read_payload",
+    "save_model",
+    "save_payload",
+]
 
 FORMAT = "kanphys.model"
 FORMAT_VERSION = 1
@@ -60,17 +68,14 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     _atomic_write(Path(path), lambda handle: handle.write(data))
 
 
-def save_model(model: Network, path: str | os.PathLike[str]) -> Path:
-    """Save ``model`` (class, config, dtype, state_dict) to one file, atomically.
-
-    Returns the path written. Load it with :func:`load_model`.
-    """
+def model_payload(model: Network) -> dict[str, Any]:
+    """The checkpoint dict of ``model`` (what :func:`save_model` writes); extra keys may be added."""
     if not isinstance(model, Network) or type(model).__name__ not in MODELS:
         raise ConfigError(
             f"save_model expects a kanphys network ({sorted(MODELS)}); "
             f"received {type(model).__name__}"
         )
-    payload = {
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "kanphys_version": __version__,
@@ -79,22 +84,30 @@ def save_model(model: Network, path: str | os.PathLike[str]) -> Path:
         "dtype": dtype_name(model.dtype),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+
+
+def save_payload(payload: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write a checkpoint dict with ``torch.save``, atomically."""
     path = Path(path)
     _atomic_write(path, lambda handle: torch.save(payload, handle))
     return path
 
 
-def load_model(
-    path: str | os.PathLike[str], *, device: torch.device | str | None = "cpu"
-) -> Network:
-    """Load a network saved by :func:`save_model` with ``torch.load(weights_only=True)``.
+def save_model(model: Network, path: str | os.PathLike[str]) -> Path:
+    """Save ``model`` (class, config, dtype, state_dict) to one file, atomically.
 
-    The network is rebuilt from its config in the saved dtype, so outputs are bit-identical.
+    Returns the path written. Load it with :func:`load_model`.
+    """
+    return save_payload(model_payload(model), path)
+
+
+def read_payload(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a kanphys checkpoint dict with ``torch.load(weights_only=True)`` and check its marker.
 
     Raises
     ------
     CheckpointError
-        If the file is missing, truncated, tampered with, or not a kanphys model checkpoint.
+        If the file is missing, truncated, tampered with, or not a kanphys checkpoint.
     """
     path = Path(path)
     if not path.is_file():
@@ -124,6 +137,13 @@ def load_model(
             f"{path} has checkpoint format_version {payload.get('format_version')!r}; "
             f"this kanphys reads version {FORMAT_VERSION}"
         )
+    return payload
+
+
+def network_from_payload(
+    payload: dict[str, Any], path: str | os.PathLike[str], device: torch.device | str | None
+) -> Network:
+    """Rebuild the network stored in a checkpoint dict (see :func:`read_payload`)."""
     name = payload.get("model")
     if name not in MODELS:
         raise CheckpointError(f"{path} holds model {name!r}; known models are {sorted(MODELS)}")
@@ -138,3 +158,19 @@ def load_model(
             f"{str(error).splitlines()[0][:300]}"
         ) from None
     return model
+
+
+def load_model(
+    path: str | os.PathLike[str], *, device: torch.device | str | None = "cpu"
+) -> Network:
+    """Load a network saved by :func:`save_model` with ``torch.load(weights_only=True)``.
+
+    The network is rebuilt from its config in the saved dtype, so outputs are bit-identical.
+    A ``kanphys solve`` checkpoint (``DIR/model.pt``) loads the same way.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, truncated, tampered with, or not a kanphys model checkpoint.
+    """
+    return network_from_payload(read_payload(path), path, device)

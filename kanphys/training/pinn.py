@@ -1,0 +1,570 @@
+"""Physics-informed training: :func:`solve` a :class:`~kanphys.pde.problem.Problem`.
+
+Data flow: problem -> settings (spec tables + overrides) -> geometry, hard constraints, network,
+:class:`~kanphys.pde.model.PDEModel` -> loss terms and point sets -> Adam then L-BFGS (grid
+schedule, resampling, adaptive weights, checkpoints) -> evaluation against the reference ->
+:class:`SolveResult`. Files are written only when ``out`` is given (see :mod:`kanphys.io.results`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from kanphys.errors import NonFiniteError
+from kanphys.models import KAN, MLP, refine_grid, update_grid
+from kanphys.models.base import Network
+from kanphys.pde.constraints import build_output_transform
+from kanphys.pde.derivatives import select_engine
+from kanphys.pde.geometry import Geometry
+from kanphys.pde.model import PDEModel, embedded_features
+from kanphys.pde.problem import DerivativeKey, Problem
+from kanphys.runtime import dtype_name, resolve_device
+from kanphys.training.pinn_config import ModelSettings, TrainingSettings, settings_from_tables
+from kanphys.training.pinn_eval import evaluate_reference
+from kanphys.training.pinn_terms import (
+    Term,
+    build_terms,
+    equation_residual_norm,
+    evaluate_residuals,
+    sample_points,
+)
+
+__all__ = ["SolveResult", "TrainState", "build_network", "solve"]
+
+logger = logging.getLogger(__name__)
+
+Callback = Callable[["TrainState"], bool | None]
+
+
+@dataclass
+class TrainState:
+    """Everything a run needs to continue; checkpoints hold it (see :mod:`kanphys.io.results`)."""
+
+    problem: Problem
+    model_settings: ModelSettings
+    settings: TrainingSettings
+    model: PDEModel
+    terms: list[Term]
+    points: dict[str, Tensor]
+    generator: torch.Generator
+    step: int = 0
+    elapsed: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    adaptive: dict[str, float] = field(default_factory=dict)
+    optimizer: torch.optim.Optimizer | None = None
+    optimizer_phase: str = ""
+    optimizer_state: dict[str, Any] | None = None
+    last_loss: float = math.nan
+    last_terms: dict[str, float] = field(default_factory=dict)
+    status: str = "running"
+    enforced: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    engine_name: str = ""
+
+    @property
+    def phase(self) -> str:
+        return "adam" if self.step < self.settings.steps else "lbfgs"
+
+
+@dataclass
+class SolveResult:
+    """What :func:`solve` returns: the trained model, its metrics and the loss history.
+
+    ``metrics`` is the content of ``result.json``. ``predict(points)`` evaluates the fields at
+    ``(N, n_inputs)`` points given in the problem's input order (numpy in, numpy out).
+    """
+
+    problem: Problem
+    model: PDEModel
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    out: Path | None = None
+
+    @property
+    def status(self) -> str:
+        return str(self.metrics["status"])
+
+    @property
+    def rel_l2(self) -> dict[str, float]:
+        return dict(self.metrics["rel_l2"])
+
+    def predict(self, points: Any) -> Any:
+        like = next(self.model.parameters())
+        tensor_in = isinstance(points, Tensor)
+        x = torch.as_tensor(points, dtype=like.dtype, device=like.device)
+        if x.ndim != 2 or x.shape[1] != len(self.problem.inputs):
+            from kanphys.errors import ShapeError
+
+            raise ShapeError(
+                f"predict expects points of shape (N, {len(self.problem.inputs)}) with columns "
+                f"{', '.join(self.problem.inputs)}; received shape {tuple(x.shape)}"
+            )
+        with torch.no_grad():
+            out = self.model(x)
+        return out if tensor_in else out.cpu().numpy()
+
+
+def build_network(
+    model_settings: ModelSettings,
+    in_features: int,
+    out_features: int,
+    *,
+    dtype: torch.dtype,
+    device: torch.device,
+    generator: torch.Generator,
+) -> Network:
+    """The KAN (or the MLP) that the settings describe.
+
+    An MLP without explicit ``hidden`` widths gets two equal hidden layers and about as many
+    parameters as the KAN of the same settings (matched-size comparisons).
+    """
+    ms = model_settings
+    kan_hidden = ms.hidden if ms.hidden is not None and ms.type == "kan" else (8,)
+    if ms.type == "kan":
+        return KAN(
+            [in_features, *kan_hidden, out_features],
+            basis=ms.basis,
+            grid_size=ms.grid_size,
+            spline_order=ms.spline_order,
+            base_activation=ms.base_activation,
+            dtype=dtype,
+            device=device,
+            generator=generator,
+        )
+    if ms.hidden is not None:
+        width = [in_features, *ms.hidden, out_features]
+        return MLP(width, ms.activation, dtype=dtype, device=device, generator=generator)
+    budget = KAN(
+        [in_features, *kan_hidden, out_features],
+        basis=ms.basis,
+        grid_size=ms.grid_size,
+        spline_order=ms.spline_order,
+        base_activation=ms.base_activation,
+        dtype=dtype,
+    ).num_parameters()
+    return MLP.with_parameter_budget(
+        in_features,
+        out_features,
+        budget,
+        activation=ms.activation,
+        dtype=dtype,
+        device=device,
+        generator=generator,
+    )
+
+
+def _requests(terms: list[Term]) -> set[DerivativeKey]:
+    keys: set[DerivativeKey] = set()
+    for term in terms:
+        keys |= term.requires
+    return keys
+
+
+def prepare(
+    problem: Problem,
+    *,
+    model_overrides: Mapping[str, Any] | None = None,
+    training_overrides: Mapping[str, Any] | None = None,
+    device: str | torch.device = "auto",
+) -> TrainState:
+    """Build the model, terms and point sets of a fresh run (no training)."""
+    model_settings, settings = settings_from_tables(
+        problem.model,
+        problem.training,
+        model_overrides=model_overrides,
+        training_overrides=training_overrides,
+    )
+    resolved = resolve_device(device)
+    if settings.dtype is not None:
+        dtype = getattr(torch, settings.dtype)
+    else:
+        dtype = torch.float64 if resolved.type == "cpu" else torch.float32
+    generator = torch.Generator().manual_seed(settings.seed)
+    geometry = Geometry(problem.domain)
+    hard = build_output_transform(problem, geometry, enabled=model_settings.hard_constraints)
+    in_features = embedded_features(problem.inputs, problem.domain.periodic)
+    network = build_network(
+        model_settings,
+        in_features,
+        len(problem.fields),
+        dtype=dtype,
+        device=resolved,
+        generator=generator,
+    )
+    model = PDEModel(
+        network,
+        problem.inputs,
+        problem.domain.bounds,
+        periodic=problem.domain.periodic,
+        parameters={p.name: p.value for p in problem.parameters if p.trainable},
+        constants={p.name: p.value for p in problem.parameters if not p.trainable},
+        transform=hard.transform,
+    )
+    terms = build_terms(
+        problem, enforced=hard.enforced, weights=settings.weights, dtype=dtype, device=resolved
+    )
+    state = TrainState(
+        problem, model_settings, settings, model, terms, {}, generator,
+        enforced=hard.enforced, notes=hard.notes,
+    )
+    state.points = _sample(state, geometry)
+    state.engine_name = select_engine(settings.derivatives, model, _requests(terms)).name
+    return state
+
+
+def _sample(state: TrainState, geometry: Geometry) -> dict[str, Tensor]:
+    like = next(state.model.parameters())
+    return sample_points(
+        state.problem,
+        geometry,
+        state.terms,
+        n_collocation=state.settings.n_collocation,
+        n_boundary=state.settings.n_boundary,
+        method=state.settings.sampler,
+        generator=state.generator,
+        dtype=like.dtype,
+        device=like.device,
+    )
+
+
+def _make_optimizer(state: TrainState) -> torch.optim.Optimizer:
+    params = list(state.model.parameters())
+    if state.phase == "adam":
+        return torch.optim.Adam(params, lr=_learning_rate(state))
+    return torch.optim.LBFGS(
+        params,
+        lr=1.0,
+        max_iter=1,
+        max_eval=25,
+        history_size=50,
+        tolerance_grad=1e-12,
+        tolerance_change=1e-15,
+        line_search_fn="strong_wolfe",
+    )
+
+
+def _learning_rate(state: TrainState) -> float:
+    s = state.settings
+    return s.learning_rate * s.lr_decay ** (min(state.step, s.steps) / 1000.0)
+
+
+def _weights(state: TrainState) -> dict[str, float]:
+    return {t.label: t.weight * state.adaptive.get(t.label, 1.0) for t in state.terms}
+
+
+def _losses(state: TrainState) -> dict[str, Tensor]:
+    engine = select_engine(state.settings.derivatives, state.model, _requests(state.terms))
+    residuals = evaluate_residuals(
+        state.model, engine, state.terms, state.points, state.problem.fields
+    )
+    return {label: r.pow(2).mean() for label, r in residuals.items()}
+
+
+def _total(state: TrainState, losses: dict[str, Tensor]) -> Tensor:
+    weights = _weights(state)
+    total = sum((weights[label] * loss for label, loss in losses.items()), torch.zeros(()))
+    return total  # type: ignore[return-value]
+
+
+def _check_finite(state: TrainState, loss: Tensor, losses: dict[str, Tensor]) -> None:
+    if not torch.isfinite(loss):
+        bad = [label for label, value in losses.items() if not torch.isfinite(value)]
+        raise NonFiniteError(
+            f"the loss became {loss.item()} at step {state.step} ({state.phase}); non-finite "
+            f"terms: {', '.join(bad) or 'none (the weighted sum overflowed)'}. Try a smaller "
+            f"learning_rate, dtype = 'float64', or a smaller grid_size"
+        )
+
+
+def _adapt_weights(state: TrainState) -> None:
+    """Gradient-norm balancing (Wang, Teng & Perdikaris 2021) with a moving average."""
+    params = [p for p in state.model.parameters() if p.requires_grad]
+    losses = _losses(state)
+    norms = {}
+    for label, loss in losses.items():
+        grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+        norms[label] = math.sqrt(sum(float(g.pow(2).sum()) for g in grads if g is not None))
+    total = sum(norms.values())
+    for label, norm in norms.items():
+        target = total / max(norm, 1e-12)
+        previous = state.adaptive.get(label, target)
+        state.adaptive[label] = min(max(0.9 * previous + 0.1 * target, 1e-3), 1e6)
+
+
+def _resample(state: TrainState) -> None:
+    geometry = Geometry(state.problem.domain)
+    s = state.settings
+    if s.resample == "random":
+        state.points = _sample(state, geometry)
+        return
+    like = next(state.model.parameters())
+    candidates = geometry.sample_interior(
+        8 * s.n_collocation, method="uniform", generator=state.generator,
+        dtype=like.dtype, device=like.device,
+    )
+    engine = select_engine(s.derivatives, state.model, _requests(state.terms))
+    with torch.no_grad() if engine.name == "taylor" else torch.enable_grad():
+        density = equation_residual_norm(
+            state.model, engine, state.terms, candidates, state.problem.fields
+        ).detach()
+    # RAD (Wu et al. 2023): p ~ r^k / mean(r^k) + c with k = 1, c = 1
+    probability = density / density.mean().clamp_min(1e-300) + 1.0
+    chosen = torch.multinomial(
+        probability.cpu(), s.n_collocation, replacement=False, generator=state.generator
+    )
+    state.points["interior"] = candidates[chosen.to(candidates.device)]
+
+
+def _grid_edits(state: TrainState) -> None:
+    network = state.model.network
+    if not isinstance(network, KAN) or network.config.basis != "bspline":
+        return
+    s, step = state.settings, state.step
+    embedded = state.model.embed(state.points["interior"]).detach()
+    for at, grid_size in s.grid_schedule:
+        if at == step and step > 0 and grid_size != network.config.grid_size:
+            state.model.network = refine_grid(network, grid_size, embedded)
+            state.optimizer = None
+            return
+    if s.grid_update_every and step < s.steps and step > 0 and step % s.grid_update_every == 0:
+        state.model.network = update_grid(network, embedded)
+        state.optimizer = None
+
+
+def _record(state: TrainState, losses: dict[str, Tensor], loss: Tensor, start: float) -> None:
+    row: dict[str, Any] = {
+        "step": state.step,
+        "phase": state.phase,
+        "time_s": round(state.elapsed + time.perf_counter() - start, 4),
+        "loss": float(loss),
+    }
+    row.update({f"loss_{label}": float(value.detach()) for label, value in losses.items()})
+    row.update({name: float(p.detach()) for name, p in state.model.pde_parameters.items()})
+    state.history.append(row)
+
+
+def train(
+    state: TrainState,
+    *,
+    progress: bool = False,
+    callback: Callback | None = None,
+    checkpoint: Callable[[TrainState], None] | None = None,
+) -> TrainState:
+    """Run (or continue) the optimisation in ``state`` until its step budget or a stop rule."""
+    s = state.settings
+    total = s.total_steps
+    log_every = s.log_every or max(1, total // 200)
+    start = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, initial=state.step, desc=state.problem.name, leave=False)
+    state.status = "running"
+    try:
+        while state.step < total:
+            _grid_edits(state)
+            phase = state.phase
+            if state.step > 0 and phase == "adam" and s.resample != "none":
+                if state.step % s.resample_every == 0:
+                    _resample(state)
+            if phase == "adam" and s.adaptive_weights and state.step % 100 == 0:
+                _adapt_weights(state)
+            if state.optimizer is None or state.optimizer_phase != phase:
+                state.optimizer = _make_optimizer(state)
+                state.optimizer_phase = phase
+                if state.optimizer_state is not None:
+                    state.optimizer.load_state_dict(state.optimizer_state)
+                    state.optimizer_state = None
+            optimizer = state.optimizer
+            cache: dict[str, Any] = {}
+
+            def closure() -> Tensor:
+                optimizer.zero_grad(set_to_none=True)
+                losses = _losses(state)
+                loss = _total(state, losses)
+                _check_finite(state, loss, losses)
+                loss.backward()
+                if "loss" not in cache:
+                    cache["loss"], cache["losses"] = loss.detach(), losses
+                return loss
+
+            if phase == "adam":
+                for group in optimizer.param_groups:
+                    group["lr"] = _learning_rate(state)
+                closure()
+                optimizer.step()
+            else:
+                optimizer.step(closure)  # type: ignore[arg-type]
+            loss, losses = cache["loss"], cache["losses"]
+            state.last_loss = float(loss)
+            state.last_terms = {label: float(v.detach()) for label, v in losses.items()}
+            if state.step % log_every == 0 or state.step == total - 1:
+                _record(state, losses, loss, start)
+            state.step += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{state.last_loss:.3e}", phase=phase, refresh=False)
+            elapsed = state.elapsed + time.perf_counter() - start
+            if checkpoint is not None and state.step % s.checkpoint_every == 0:
+                _sync_elapsed(state, start)
+                start = time.perf_counter()
+                checkpoint(state)
+            if s.loss_target is not None and state.last_loss <= s.loss_target:
+                state.status = "target_reached"
+                break
+            if s.time_limit is not None and elapsed >= s.time_limit:
+                state.status = "time_limit"
+                break
+            if callback is not None and callback(state):
+                state.status = "stopped"
+                break
+    except KeyboardInterrupt:
+        state.status = "interrupted"
+    finally:
+        if bar is not None:
+            bar.close()
+        _sync_elapsed(state, start)
+    if state.status == "running":
+        state.status = "completed"
+    return state
+
+
+def _sync_elapsed(state: TrainState, start: float) -> None:
+    state.elapsed += time.perf_counter() - start
+
+
+def metrics(state: TrainState, evaluation: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """The ``result.json`` content of a run."""
+    network = state.model.network
+    model_info: dict[str, Any] = {"type": "kan" if isinstance(network, KAN) else "mlp"}
+    if isinstance(network, KAN):
+        model_info.update(
+            width=[list(w) if w[1] else w[0] for w in network.width],
+            basis=network.config.basis,
+            grid_size=network.config.grid_size,
+            spline_order=network.config.spline_order,
+        )
+    else:
+        model_info.update(width=list(network.config.width), basis=None)  # type: ignore[attr-defined]
+    like = next(state.model.parameters())
+    return {
+        "problem": state.problem.name,
+        "status": state.status,
+        "rel_l2": evaluation["rel_l2"],
+        "max_abs_err": evaluation["max_abs_err"],
+        "final_loss": state.last_loss,
+        "loss_terms": state.last_terms,
+        "steps": state.step,
+        "adam_steps": min(state.step, state.settings.steps),
+        "lbfgs_steps": max(0, state.step - state.settings.steps),
+        "wall_time_s": round(state.elapsed, 3),
+        "n_params": sum(p.numel() for p in state.model.parameters()),
+        "model": model_info,
+        "device": str(device),
+        "dtype": dtype_name(like.dtype),
+        "seed": state.settings.seed,
+        "parameters": {name: float(p.detach()) for name, p in state.model.pde_parameters.items()},
+        "hard_constraints": state.enforced,
+        "notes": state.notes,
+        "derivatives": state.engine_name,
+        "n_eval_points": evaluation["n_points"],
+        "settings": {
+            "model": state.model_settings.to_dict(),
+            "training": state.settings.to_dict(),
+        },
+    }
+
+
+def solve(
+    problem: Problem | str | Path,
+    *,
+    model: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    device: str | torch.device = "auto",
+    progress: bool = False,
+    plots: bool = True,
+    callback: Callback | None = None,
+) -> SolveResult:
+    """Train a physics-informed network on ``problem`` and evaluate it on the reference.
+
+    Parameters
+    ----------
+    problem : Problem, str or Path
+        A problem object, the path of a TOML spec, or the name of a built-in problem.
+    model, training : mapping, optional
+        Overrides of the spec's ``[model]`` and ``[training]`` tables (``None`` values ignored).
+    out : path, optional
+        Output directory for ``result.json``, ``history.csv``, ``solution.png``, ``loss.png``
+        and the checkpoint ``model.pt`` + ``model.json``; nothing is written without it.
+    resume : bool
+        Continue from ``out/model.pt``.
+    device : {"auto", "cpu", "cuda", ...}
+    progress : bool
+        Show a tqdm progress bar.
+    plots : bool
+        Write the two PNG files (needs matplotlib).
+    callback : callable, optional
+        Called with the :class:`TrainState` after every step; returning True stops the run.
+
+    Returns
+    -------
+    SolveResult
+    """
+    from kanphys.io import results
+    from kanphys.pde.registry import resolve_problem
+
+    problem = resolve_problem(problem)
+    out_dir = Path(out) if out is not None else None
+    if resume and out_dir is None:
+        from kanphys.errors import ConfigError
+
+        raise ConfigError("resume=True needs out= (the directory holding model.pt)")
+    state = prepare(
+        problem, model_overrides=model, training_overrides=training, device=device
+    )
+    if resume and out_dir is not None:
+        results.restore_checkpoint(state, out_dir / "model.pt")
+    checkpoint = None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+        def checkpoint(current: TrainState) -> None:
+            results.write_checkpoint(current, out_dir)
+
+    try:
+        train(state, progress=progress, callback=callback, checkpoint=checkpoint)
+    except NonFiniteError:
+        state.status = "diverged"
+        if out_dir is not None:
+            evaluation = {"rel_l2": {}, "max_abs_err": {}, "n_points": 0}
+            results.write_result(metrics(state, evaluation, next(state.model.parameters()).device), out_dir)
+        raise
+    evaluation = evaluate_reference(problem, state.model)
+    result_metrics = metrics(state, evaluation, next(state.model.parameters()).device)
+    if out_dir is not None:
+        results.write_checkpoint(state, out_dir)
+        results.write_result(result_metrics, out_dir)
+        results.write_history(state.history, out_dir / "history.csv")
+        if plots:
+            from kanphys import plotting
+
+            plotting.plot_solution(problem, evaluation, out_dir / "solution.png")
+            plotting.plot_loss(state.history, out_dir / "loss.png")
+    return SolveResult(problem, state.model, result_metrics, state.history, out_dir)
+
+
+def _to_numpy(tensor: Tensor) -> np.ndarray:
+    return tensor.detach().cpu().numpy()
