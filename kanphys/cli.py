@@ -120,8 +120,10 @@ def _solve(args: argparse.Namespace) -> int:
             print("parameters  " + ", ".join(f"{k} = {v:.6g}" for k, v in m["parameters"].items()))
         print(f"outputs     {out}/ (result.json, history.csv, solution.png, loss.png, model.pt)")
     if m["status"] == "interrupted":
-        print(f"interrupted; continue with: kanphys solve {args.problem} --out {out} --resume",
-              file=sys.stderr)
+        print(
+            f"interrupted; continue with: kanphys solve {args.problem} --out {out} --resume",
+            file=sys.stderr,
+        )
         return 130
     return 0
 
@@ -154,10 +156,12 @@ def _validate(args: argparse.Namespace) -> int:
             continue
         hard = ", ".join(state.enforced) or "none"
         reference = problem.reference.fields if problem.reference is not None else ()
-        print(f"{spec}: ok: {problem.name}, inputs {', '.join(problem.inputs)}, fields "
-              f"{', '.join(problem.fields)}, {len(problem.equations)} equation(s), "
-              f"{len(problem.conditions)} condition(s) (hard: {hard}), reference: "
-              f"{', '.join(reference) or 'none'}")
+        print(
+            f"{spec}: ok: {problem.name}, inputs {', '.join(problem.inputs)}, fields "
+            f"{', '.join(problem.fields)}, {len(problem.equations)} equation(s), "
+            f"{len(problem.conditions)} condition(s) (hard: {hard}), reference: "
+            f"{', '.join(reference) or 'none'}"
+        )
     return status
 
 
@@ -179,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a physics-informed KAN (or MLP) on a built-in problem or a TOML spec; "
         "flags override the spec's [model] and [training] tables.",
     )
-    solve.add_argument("problem", help="built-in problem name (see `kanphys problems`) or spec path")
+    solve.add_argument(
+        "problem", help="built-in problem name (see `kanphys problems`) or spec path"
+    )
     solve.add_argument("--out", help="output directory (default: runs/<problem>)")
     solve.add_argument("--resume", action="store_true", help="continue from OUT/model.pt")
     solve.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda")
@@ -194,8 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--width", type=_hidden, default=None, help="hidden widths, e.g. 8 or 32,32")
     solve.add_argument("--basis", default=None, help="bspline | chebyshev | rbf")
     solve.add_argument("--grid-size", type=int, default=None)
-    solve.add_argument("--soft-constraints", action="store_true",
-                       help="impose every condition as a penalty term (no output transform)")
+    solve.add_argument(
+        "--soft-constraints",
+        action="store_true",
+        help="impose every condition as a penalty term (no output transform)",
+    )
     solve.add_argument("--checkpoint-every", type=int, default=None)
     solve.add_argument("--time-limit", type=float, default=None, help="seconds of training")
     solve.add_argument("--no-plots", action="store_true", help="skip solution.png and loss.png")

@@ -57,7 +57,9 @@ def _axes_values(points: np.ndarray, shape: tuple[int, ...]) -> list[np.ndarray]
 
 
 def _bounding_axes(problem: Problem, shape: tuple[int, ...]) -> list[np.ndarray]:
-    return [np.linspace(lo, hi, n) for (lo, hi), n in zip(problem.domain.bounds, shape, strict=True)]
+    return [
+        np.linspace(lo, hi, n) for (lo, hi), n in zip(problem.domain.bounds, shape, strict=True)
+    ]
 
 
 def plot_solution(problem: Problem, evaluation: dict[str, Any], path: Path) -> Path | None:
@@ -96,7 +98,10 @@ def plot_solution(problem: Problem, evaluation: dict[str, Any], path: Path) -> P
                 while grid.ndim > 2:
                     grid = grid[..., grid.shape[-1] // 2]
                 image = ax.pcolormesh(
-                    axis_values[0], axis_values[1], grid.T, shading="auto",
+                    axis_values[0],
+                    axis_values[1],
+                    grid.T,
+                    shading="auto",
                     cmap="magma" if title == "|error|" else "viridis",
                 )
                 figure.colorbar(image, ax=ax)
@@ -118,17 +123,19 @@ def plot_solution(problem: Problem, evaluation: dict[str, Any], path: Path) -> P
                 ax.set_title(f"{name}: {title}")
         if not has_reference[name]:
             logger.info("no reference for field %s: the figure shows the prediction only", name)
-    figure.suptitle(f"{problem.name}: " + ", ".join(
-        f"rel. L2({k}) = {v:.2e}" for k, v in evaluation["rel_l2"].items()
-    ))
+    figure.suptitle(
+        f"{problem.name}: "
+        + ", ".join(f"rel. L2({k}) = {v:.2e}" for k, v in evaluation["rel_l2"].items())
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
 
 
-def _time_slices(ax: Any, problem: Problem, evaluation: dict[str, Any], name: str,
-                 shape: tuple[int, ...]) -> None:
+def _time_slices(
+    ax: Any, problem: Problem, evaluation: dict[str, Any], name: str, shape: tuple[int, ...]
+) -> None:
     time_axis = problem.inputs.index(problem.domain.time)  # type: ignore[arg-type]
     space_axis = 1 - time_axis
     axis_values = _axes_values(evaluation["points"], shape)
@@ -141,8 +148,12 @@ def _time_slices(ax: Any, problem: Problem, evaluation: dict[str, Any], name: st
         take = (slice(None), index) if time_axis == 1 else (index, slice(None))
         t_value = axis_values[time_axis][index]
         assert prediction is not None
-        ax.plot(axis_values[space_axis], prediction[take], color=color,
-                label=f"{problem.domain.time} = {t_value:.3g}")
+        ax.plot(
+            axis_values[space_axis],
+            prediction[take],
+            color=color,
+            label=f"{problem.domain.time} = {t_value:.3g}",
+        )
         if reference is not None:
             ax.plot(axis_values[space_axis], reference[take], color=color, linestyle="--")
     ax.set_xlabel(problem.inputs[space_axis])
@@ -157,11 +168,15 @@ def plot_loss(history: list[dict[str, Any]], path: Path) -> Path | None:
     plt = _pyplot()
     figure, ax = plt.subplots(figsize=(6.4, 4.2))
     steps = np.array([row["step"] for row in history])
-    keys = ["loss"] + sorted({k for row in history for k in row if k.startswith("loss_")})
+    keys = ["loss", *sorted({k for row in history for k in row if k.startswith("loss_")})]
     for key in keys:
         values = np.array([row.get(key, np.nan) for row in history], dtype=float)
-        ax.semilogy(steps, values, label="total" if key == "loss" else key[5:],
-                    linewidth=2 if key == "loss" else 1)
+        ax.semilogy(
+            steps,
+            values,
+            label="total" if key == "loss" else key[5:],
+            linewidth=2 if key == "loss" else 1,
+        )
     lbfgs = [row["step"] for row in history if row.get("phase") == "lbfgs"]
     if lbfgs:
         ax.axvline(lbfgs[0], color="gray", linestyle=":", label="L-BFGS starts")

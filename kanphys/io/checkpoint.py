@@ -69,7 +69,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 
 
 def model_payload(model: Network) -> dict[str, Any]:
-    """The checkpoint dict of ``model`` (what :func:`save_model` writes); extra keys may be added."""
+    """The checkpoint dict of ``model``, as :func:`save_model` writes it (extra keys allowed)."""
     if not isinstance(model, Network) or type(model).__name__ not in MODELS:
         raise ConfigError(
             f"save_model expects a kanphys network ({sorted(MODELS)}); "

@@ -25,7 +25,7 @@ __all__ = ["CompiledExpression", "Environment", "compile_expression"]
 
 @dataclass
 class Environment:
-    """Values a compiled expression reads: ``columns[name]`` and ``derivatives[key]`` are ``(N,)``."""
+    """What a compiled expression reads; ``columns[name]`` and ``derivatives[key]`` are ``(N,)``."""
 
     columns: Mapping[str, Tensor]
     derivatives: Mapping[DerivativeKey, Tensor] = field(default_factory=dict)

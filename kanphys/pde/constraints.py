@@ -89,9 +89,11 @@ def build_output_transform(
                 continue
             if condition.kind == "boundary":
                 boundary.append((condition, value))
-            elif condition.variable == domain.time and condition.value == domain.bound(
-                domain.time
-            )[0]:
+            elif (
+                domain.time is not None
+                and condition.variable == domain.time
+                and condition.value == domain.bound(domain.time)[0]
+            ):
                 initial = (condition, value) if initial is None else initial
             elif (
                 domain.shape == "box"
@@ -124,7 +126,8 @@ def _field_transform(
         values = {sympy.srepr(v) for _, v in boundary}
         if len(values) > 1:
             result.notes.append(
-                "soft: " + ", ".join(c.label for c, _ in boundary)
+                "soft: "
+                + ", ".join(c.label for c, _ in boundary)
                 + " (different boundary values on different parts)"
             )
         else:
@@ -135,8 +138,16 @@ def _field_transform(
                         result.notes.append(f"soft: {condition.label} (no distance function)")
                         continue
                     factor = factor * distance
-                    faces += [(v, b) for v in domain.spatial if v not in domain.periodic
-                              for b in domain.bound(v)] if domain.shape == "box" else []
+                    faces += (
+                        [
+                            (v, b)
+                            for v in domain.spatial
+                            if v not in domain.periodic
+                            for b in domain.bound(v)
+                        ]
+                        if domain.shape == "box"
+                        else []
+                    )
                 else:
                     variable, value = condition.variable, condition.value
                     assert variable is not None and value is not None

@@ -37,7 +37,11 @@ class DerivativeEngine(abc.ABC):
 
     @abc.abstractmethod
     def __call__(
-        self, model: PDEModel, x: Tensor, requests: Collection[DerivativeKey], fields: tuple[str, ...]
+        self,
+        model: PDEModel,
+        x: Tensor,
+        requests: Collection[DerivativeKey],
+        fields: tuple[str, ...],
     ) -> dict[DerivativeKey, Tensor]:
         """``x`` ``(N, D)`` in ``model.inputs`` order -> ``{key: (N,)}`` for every request."""
 
@@ -52,7 +56,11 @@ class AutogradEngine(DerivativeEngine):
     name = "autograd"
 
     def __call__(
-        self, model: PDEModel, x: Tensor, requests: Collection[DerivativeKey], fields: tuple[str, ...]
+        self,
+        model: PDEModel,
+        x: Tensor,
+        requests: Collection[DerivativeKey],
+        fields: tuple[str, ...],
     ) -> dict[DerivativeKey, Tensor]:
         x = x.detach().requires_grad_(True)
         out = model(x)
@@ -90,7 +98,11 @@ class TaylorEngine(DerivativeEngine):
         return supports_jet(model.network) and all(len(v) <= 2 for _, v in requests)
 
     def __call__(
-        self, model: PDEModel, x: Tensor, requests: Collection[DerivativeKey], fields: tuple[str, ...]
+        self,
+        model: PDEModel,
+        x: Tensor,
+        requests: Collection[DerivativeKey],
+        fields: tuple[str, ...],
     ) -> dict[DerivativeKey, Tensor]:
         index = {name: i for i, name in enumerate(model.inputs)}
         field_index = {name: f for f, name in enumerate(fields)}

@@ -62,7 +62,9 @@ class OutputTransform:
             expr = table.get(f, sympy.Integer(0 if kind == "offset" else 1))
             for a in order:
                 expr = sympy.diff(expr, input_symbol(self.inputs[a]))
-            self._compiled[key] = compile_expression(expr, self.inputs, label=f"{kind} of field {f}")
+            self._compiled[key] = compile_expression(
+                expr, self.inputs, label=f"{kind} of field {f}"
+            )
         return self._compiled[key]
 
     def _stack(self, kind: str, x: Tensor, pairs: Pairs | None) -> Tensor:

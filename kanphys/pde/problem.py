@@ -142,7 +142,7 @@ class Parameter:
 
 @dataclass(frozen=True, kw_only=True)
 class Equation:
-    """``lhs = rhs`` (an expression without ``=`` has ``rhs = 0``); ``label`` names the spec field."""
+    """``lhs = rhs`` (without ``=``, ``rhs = 0``); ``label`` names the spec field."""
 
     label: str
     text: str
@@ -193,7 +193,7 @@ class Reference:
 
 @dataclass(frozen=True, kw_only=True)
 class Data:
-    """Observations for inverse problems: ``points`` ``(N, n_inputs)``, ``values[field]`` ``(N,)``."""
+    """Observations: ``points`` ``(N, n_inputs)`` and ``values[field]`` ``(N,)``."""
 
     file: Path
     points: np.ndarray

@@ -114,7 +114,7 @@ def _activation_jet(jet: Tensor, pairs: Pairs, name: str) -> Tensor:
 
 def kan_layer_jet(layer: KANLayer, jet: Tensor, pairs: Pairs) -> Tensor:
     """Jet of :class:`~kanphys.layers.KANLayer` outputs: ``(N, C, in) -> (N, C, out)``."""
-    n, channels, m = jet.shape
+    n, channels, _ = jet.shape
     need_second = bool(pairs.pairs)
     basis = layer.basis_values(jet[:, 0], derivatives=2 if need_second else 1)
     assert basis.first is not None
@@ -149,7 +149,7 @@ def _kan_jet(network: KAN, jet: Tensor, pairs: Pairs) -> Tensor:
 
 
 def _mlp_jet(network: MLP, jet: Tensor, pairs: Pairs) -> Tensor:
-    linears = list(network.linears)
+    linears: list[torch.nn.Linear] = list(network.linears)  # type: ignore[arg-type]
     for position, linear in enumerate(linears):
         jet = jet @ linear.weight.T
         jet = torch.cat([(jet[:, 0] + linear.bias).unsqueeze(1), jet[:, 1:]], dim=1)

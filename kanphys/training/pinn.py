@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -184,7 +185,7 @@ def prepare(
         model_overrides=model_overrides,
         training_overrides=training_overrides,
     )
-    resolved = resolve_device(device)
+    resolved = resolve_device(device) or torch.device("cpu")
     if settings.dtype is not None:
         dtype = getattr(torch, settings.dtype)
     else:
@@ -214,8 +215,15 @@ def prepare(
         problem, enforced=hard.enforced, weights=settings.weights, dtype=dtype, device=resolved
     )
     state = TrainState(
-        problem, model_settings, settings, model, terms, {}, generator,
-        enforced=hard.enforced, notes=hard.notes,
+        problem,
+        model_settings,
+        settings,
+        model,
+        terms,
+        {},
+        generator,
+        enforced=hard.enforced,
+        notes=hard.notes,
     )
     state.points = _sample(state, geometry)
     state.engine_name = select_engine(settings.derivatives, model, _requests(terms)).name
@@ -253,9 +261,14 @@ def _make_optimizer(state: TrainState) -> torch.optim.Optimizer:
     )
 
 
+DEFAULT_LEARNING_RATES = {"kan": 1e-2, "mlp": 1e-3}
+
+
 def _learning_rate(state: TrainState) -> float:
+    """Adam step size: the setting, or 1e-2 for a KAN and 1e-3 for an MLP, times the decay."""
     s = state.settings
-    return s.learning_rate * s.lr_decay ** (min(state.step, s.steps) / 1000.0)
+    base = s.learning_rate or DEFAULT_LEARNING_RATES[state.model_settings.type]
+    return base * s.lr_decay ** (min(state.step, s.steps) / 1000.0)
 
 
 def _weights(state: TrainState) -> dict[str, float]:
@@ -309,8 +322,11 @@ def _resample(state: TrainState) -> None:
         return
     like = next(state.model.parameters())
     candidates = geometry.sample_interior(
-        8 * s.n_collocation, method="uniform", generator=state.generator,
-        dtype=like.dtype, device=like.device,
+        8 * s.n_collocation,
+        method="uniform",
+        generator=state.generator,
+        dtype=like.dtype,
+        device=like.device,
     )
     engine = select_engine(s.derivatives, state.model, _requests(state.terms))
     with torch.no_grad() if engine.name == "taylor" else torch.enable_grad():
@@ -371,6 +387,7 @@ def train(
 
         bar = tqdm(total=total, initial=state.step, desc=state.problem.name, leave=False)
     state.status = "running"
+    interrupt = _GracefulInterrupt()
     try:
         while state.step < total:
             _grid_edits(state)
@@ -388,16 +405,7 @@ def train(
                     state.optimizer_state = None
             optimizer = state.optimizer
             cache: dict[str, Any] = {}
-
-            def closure() -> Tensor:
-                optimizer.zero_grad(set_to_none=True)
-                losses = _losses(state)
-                loss = _total(state, losses)
-                _check_finite(state, loss, losses)
-                loss.backward()
-                if "loss" not in cache:
-                    cache["loss"], cache["losses"] = loss.detach(), losses
-                return loss
+            closure = _closure(state, optimizer, cache)
 
             if phase == "adam":
                 for group in optimizer.param_groups:
@@ -429,15 +437,58 @@ def train(
             if callback is not None and callback(state):
                 state.status = "stopped"
                 break
+            if interrupt.requested:
+                state.status = "interrupted"
+                break
     except KeyboardInterrupt:
         state.status = "interrupted"
     finally:
+        interrupt.restore()
         if bar is not None:
             bar.close()
         _sync_elapsed(state, start)
     if state.status == "running":
         state.status = "completed"
     return state
+
+
+def _closure(
+    state: TrainState, optimizer: torch.optim.Optimizer, cache: dict[str, Any]
+) -> Callable[[], Tensor]:
+    """Loss evaluation with backward; the first call's losses are kept in ``cache``."""
+
+    def closure() -> Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        losses = _losses(state)
+        loss = _total(state, losses)
+        _check_finite(state, loss, losses)
+        loss.backward()
+        if "loss" not in cache:
+            cache["loss"], cache["losses"] = loss.detach(), losses
+        return loss
+
+    return closure
+
+
+class _GracefulInterrupt:
+    """The first Ctrl-C ends the run after the current step (so the checkpoint is consistent);
+    a second one interrupts at once. Only installed in the main thread."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        logger.warning("interrupt: stopping after this step (press Ctrl-C again to abort)")
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _sync_elapsed(state: TrainState, start: float) -> None:
@@ -532,9 +583,7 @@ def solve(
         from kanphys.errors import ConfigError
 
         raise ConfigError("resume=True needs out= (the directory holding model.pt)")
-    state = prepare(
-        problem, model_overrides=model, training_overrides=training, device=device
-    )
+    state = prepare(problem, model_overrides=model, training_overrides=training, device=device)
     if resume and out_dir is not None:
         results.restore_checkpoint(state, out_dir / "model.pt")
     checkpoint = None
@@ -550,7 +599,9 @@ def solve(
         state.status = "diverged"
         if out_dir is not None:
             evaluation = {"rel_l2": {}, "max_abs_err": {}, "n_points": 0}
-            results.write_result(metrics(state, evaluation, next(state.model.parameters()).device), out_dir)
+            results.write_result(
+                metrics(state, evaluation, next(state.model.parameters()).device), out_dir
+            )
         raise
     evaluation = evaluate_reference(problem, state.model)
     result_metrics = metrics(state, evaluation, next(state.model.parameters()).device)
@@ -564,7 +615,3 @@ def solve(
             plotting.plot_solution(problem, evaluation, out_dir / "solution.png")
             plotting.plot_loss(state.history, out_dir / "loss.png")
     return SolveResult(problem, state.model, result_metrics, state.history, out_dir)
-
-
-def _to_numpy(tensor: Tensor) -> np.ndarray:
-    return tensor.detach().cpu().numpy()

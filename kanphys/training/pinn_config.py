@@ -110,7 +110,7 @@ class TrainingSettings:
 
     steps: int = 1000
     lbfgs_steps: int = 0
-    learning_rate: float = 1e-2
+    learning_rate: float | None = None
     lr_decay: float = 1.0
     n_collocation: int = 2000
     n_boundary: int = 200
@@ -135,7 +135,8 @@ class TrainingSettings:
         _positive_int(t, "lbfgs_steps", self.lbfgs_steps, minimum=0)
         if self.steps + self.lbfgs_steps == 0:
             raise SpecError("[training] steps + lbfgs_steps must be at least 1; received 0")
-        _positive_float(t, "learning_rate", self.learning_rate)
+        if self.learning_rate is not None:
+            _positive_float(t, "learning_rate", self.learning_rate)
         decay = _positive_float(t, "lr_decay", self.lr_decay)
         if decay > 1:
             raise _fail(t, "lr_decay", "a number in (0, 1] (factor per 1000 steps)", decay)

@@ -103,7 +103,11 @@ def build_terms(
             name: torch.as_tensor(values, dtype=dtype, device=device)
             for name, values in problem.data.values.items()
         }
-        terms.append(Term("data", "data", "data", [], weight_of("data", "data", problem.data.weight), targets))
+        terms.append(
+            Term(
+                "data", "data", "data", [], weight_of("data", "data", problem.data.weight), targets
+            )
+        )
     return terms
 
 
@@ -139,7 +143,10 @@ def sample_points(
             else:
                 assert condition.variable is not None and condition.value is not None
                 sets[term.points] = geometry.sample_plane(
-                    condition.variable, condition.value, count, **options  # type: ignore[arg-type]
+                    condition.variable,
+                    condition.value,
+                    count,
+                    **options,  # type: ignore[arg-type]
                 )
     return sets
 

@@ -1,0 +1,1 @@
+"""PDE problems: the problem object model, the expression parser, compilation to torch."""

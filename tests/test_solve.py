@@ -1,0 +1,201 @@
+"""End-to-end physics-informed solves: accuracy floors, outputs, checkpoints and resumption."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kanphys import load_model
+from kanphys.errors import CheckpointError, ConfigError, NonFiniteError, ShapeError, SpecError
+from kanphys.io.spec import problem_from_dict
+from kanphys.pde.registry import get_problem
+from kanphys.training.pinn import solve
+
+HEAT = {
+    "name": "heat-small",
+    "description": "heat equation, small run",
+    "fields": ["u"],
+    "equations": ["u_t = u_xx/pi**2"],
+    "domain": {"x": [-1.0, 1.0], "t": [0.0, 1.0], "time": "t"},
+    "conditions": [
+        {"where": "t = 0", "equation": "u = sin(pi*x)"},
+        {"where": "boundary", "equation": "u = 0"},
+    ],
+    "reference": {"u": "exp(-t)*sin(pi*x)"},
+}
+SMALL = {"steps": 30, "lbfgs_steps": 10, "n_collocation": 200, "checkpoint_every": 7}
+
+RESULT_KEYS = {
+    "problem": str,
+    "status": str,
+    "rel_l2": dict,
+    "max_abs_err": dict,
+    "final_loss": float,
+    "steps": int,
+    "wall_time_s": float,
+    "n_params": int,
+    "model": dict,
+    "device": str,
+    "dtype": str,
+    "seed": int,
+    "parameters": dict,
+}
+
+
+def test_poisson2d_reaches_the_accuracy_floor(tmp_path: Path) -> None:
+    """The built-in defaults reach rel. L2 <= 1e-3 (the issue's floor) in float64 on the CPU."""
+    result = solve("poisson2d", out=tmp_path, device="cpu")
+    assert result.status == "completed"
+    assert result.rel_l2["u"] <= 1e-3
+    # the reference is sin(pi x) sin(pi y): check predict() independently of the metrics
+    points = np.random.default_rng(0).uniform(-1, 1, size=(500, 2))
+    exact = np.sin(np.pi * points[:, 0]) * np.sin(np.pi * points[:, 1])
+    predicted = result.predict(points)[:, 0]
+    assert np.linalg.norm(predicted - exact) / np.linalg.norm(exact) <= 2e-3
+    for name in (
+        "result.json",
+        "history.csv",
+        "solution.png",
+        "loss.png",
+        "model.pt",
+        "model.json",
+    ):
+        assert (tmp_path / name).stat().st_size > 0, name
+
+
+def test_result_json_schema_and_history(tmp_path: Path) -> None:
+    problem = problem_from_dict(HEAT)
+    solve(problem, training=SMALL, out=tmp_path, device="cpu", plots=False)
+    data = json.loads((tmp_path / "result.json").read_text())
+    for key, kind in RESULT_KEYS.items():
+        assert isinstance(data[key], kind), key
+    assert data["problem"] == "heat-small" and data["status"] == "completed"
+    assert set(data["rel_l2"]) == {"u"} and 0 < data["rel_l2"]["u"] < 1
+    assert data["steps"] == 40 and data["device"] == "cpu" and data["dtype"] == "float64"
+    assert data["model"]["type"] == "kan" and data["model"]["basis"] == "bspline"
+    assert data["model"]["width"] == [2, 8, 1]
+    assert sorted(data["hard_constraints"]) == ["conditions[0]", "conditions[1]"]
+    with (tmp_path / "history.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["step"] == "0" and rows[-1]["step"] == "39"
+    assert {"step", "phase", "time_s", "loss", "loss_equations[0]"} <= set(rows[0])
+    assert rows[-1]["phase"] == "lbfgs"
+    assert not (tmp_path / "solution.png").exists()
+    # model.pt is also a plain model checkpoint
+    network = load_model(tmp_path / "model.pt")
+    assert network.num_parameters() == data["n_params"]
+
+
+def test_resume_continues_an_interrupted_run_exactly(tmp_path: Path) -> None:
+    problem = problem_from_dict(HEAT)
+    full = solve(problem, training=SMALL, out=tmp_path / "full", device="cpu", plots=False)
+
+    def interrupt(state: object) -> bool:
+        if state.step == 17:  # type: ignore[attr-defined]
+            raise KeyboardInterrupt
+        return False
+
+    out = tmp_path / "resumed"
+    first = solve(problem, training=SMALL, out=out, device="cpu", plots=False, callback=interrupt)
+    assert first.status == "interrupted" and first.metrics["steps"] == 17
+    assert json.loads((out / "model.json").read_text())["step"] == 17
+    second = solve(problem, training=SMALL, out=out, resume=True, device="cpu", plots=False)
+    assert second.status == "completed" and second.metrics["steps"] == 40
+    # same optimiser state, points and generator: the same trajectory up to round-off
+    assert second.metrics["final_loss"] == pytest.approx(full.metrics["final_loss"], rel=1e-9)
+    assert second.rel_l2["u"] == pytest.approx(full.rel_l2["u"], rel=1e-9)
+    assert [row["step"] for row in second.history] == [row["step"] for row in full.history]
+
+
+def test_resume_rejects_other_settings_and_problems(tmp_path: Path) -> None:
+    problem = problem_from_dict(HEAT)
+    solve(problem, training=SMALL, out=tmp_path, device="cpu", plots=False)
+    with pytest.raises(CheckpointError, match=r"settings differ.*training.n_collocation"):
+        solve(problem, training={**SMALL, "n_collocation": 300}, out=tmp_path, resume=True)
+    other = problem_from_dict({**HEAT, "equations": ["u_t = 2*u_xx"]})
+    with pytest.raises(CheckpointError, match="different definition"):
+        solve(other, training=SMALL, out=tmp_path, resume=True)
+    with pytest.raises(CheckpointError, match="checkpoint file not found"):
+        solve(problem, training=SMALL, out=tmp_path / "empty", resume=True)
+    with pytest.raises(ConfigError, match="resume=True needs out="):
+        solve(problem, training=SMALL, resume=True)
+    # a longer budget is allowed: the run continues from step 40
+    longer = solve(problem, training={**SMALL, "lbfgs_steps": 15}, out=tmp_path, resume=True)
+    assert longer.metrics["steps"] == 45
+
+
+def test_inverse_problem_identifies_the_parameter() -> None:
+    problem = get_problem("heat_inverse")
+    result = solve(problem, training={"steps": 300, "lbfgs_steps": 200}, device="cpu")
+    kappa = result.metrics["parameters"]["kappa"]
+    # data carry 1 % noise at 300 points; the diffusivity is identified to a few percent
+    assert kappa == pytest.approx(0.05, rel=0.05)
+    assert result.rel_l2["u"] < 2e-2
+
+
+def test_mlp_and_autograd_paths(tmp_path: Path) -> None:
+    problem = problem_from_dict(HEAT)
+    kan = solve(problem, training={**SMALL, "steps": 1, "lbfgs_steps": 0}, device="cpu")
+    auto = solve(
+        problem,
+        training={**SMALL, "steps": 1, "lbfgs_steps": 0, "derivatives": "autograd"},
+        device="cpu",
+    )
+    # one step from the same initialisation: both engines give the same loss
+    assert auto.metrics["derivatives"] == "autograd" and kan.metrics["derivatives"] == "taylor"
+    assert auto.history[0]["loss"] == pytest.approx(kan.history[0]["loss"], rel=1e-12)
+    mlp = solve(problem, model={"type": "mlp"}, training=SMALL, device="cpu")
+    assert mlp.metrics["model"]["type"] == "mlp"
+    # an MLP without explicit widths matches the KAN's parameter count within one hidden unit
+    assert abs(mlp.metrics["n_params"] - kan.metrics["n_params"]) < 0.1 * kan.metrics["n_params"]
+
+
+def test_soft_constraints_and_float32(tmp_path: Path) -> None:
+    problem = problem_from_dict(HEAT)
+    result = solve(
+        problem,
+        model={"hard_constraints": False},
+        training={**SMALL, "dtype": "float32"},
+        device="cpu",
+    )
+    assert result.metrics["hard_constraints"] == []
+    assert {"conditions[0]", "conditions[1]"} <= set(result.metrics["loss_terms"])
+    assert result.metrics["dtype"] == "float32"
+    assert math.isfinite(result.metrics["final_loss"])
+
+
+def test_divergence_is_reported(tmp_path: Path) -> None:
+    bad = problem_from_dict({**HEAT, "equations": ["u_t = u_xx + log(-1 - x**2)"]})
+    with pytest.raises(NonFiniteError, match=r"loss became nan at step 0 \(adam\).*equations\[0\]"):
+        solve(bad, training=SMALL, out=tmp_path, device="cpu")
+    assert json.loads((tmp_path / "result.json").read_text())["status"] == "diverged"
+
+
+def test_settings_errors() -> None:
+    problem = problem_from_dict(HEAT)
+    with pytest.raises(SpecError, match=r"\[training\] has an unknown key 'stepz'"):
+        solve(problem, training={"stepz": 3})
+    with pytest.raises(SpecError, match=r"\[model\] type must be one of 'kan', 'mlp'"):
+        solve(problem, model={"type": "cnn"})
+    with pytest.raises(
+        SpecError, match=r"\[training\] weights has an unknown key 'conditions\[7\]'"
+    ):
+        solve(problem, training={"weights": {"conditions[7]": 2.0}})
+    with pytest.raises(SpecError, match=r"\[training\] sampler must be one of"):
+        solve(problem, training={"sampler": "halton"})
+    with pytest.raises(SpecError, match=r"unknown problem 'nope'"):
+        solve("nope")
+
+
+def test_predict_checks_shapes() -> None:
+    result = solve(problem_from_dict(HEAT), training={"steps": 1, "lbfgs_steps": 0})
+    with pytest.raises(ShapeError, match=r"predict expects points of shape \(N, 2\)"):
+        result.predict(np.zeros((3, 3)))
+    out = result.predict(torch.zeros(4, 2, dtype=torch.float64))
+    assert isinstance(out, torch.Tensor) and out.shape == (4, 1)
