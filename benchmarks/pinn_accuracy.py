@@ -22,7 +22,7 @@ from typing import Any
 
 from kanphys.pde.registry import list_problems
 from kanphys.runtime import environment_info
-from kanphys.training.pinn import solve
+from kanphys.training.solve import solve
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- pinn_accuracy:start -->", "<!-- pinn_accuracy:end -->"

@@ -83,14 +83,15 @@ def _solve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from kanphys.pde.registry import resolve_problem
-    from kanphys.training.pinn import solve
+    from kanphys.training.solve import solve
 
     problem = resolve_problem(args.problem)
     out = Path(args.out) if args.out else Path("runs") / problem.name
-    if (out / "model.pt").exists() and not args.resume and not args.quiet:
+    chatty = not args.quiet and not args.json
+    if (out / "model.pt").exists() and not args.resume and chatty:
         print(f"note: {out} holds an earlier run; it is overwritten (use --resume to continue)")
     model, training = _overrides(args)
-    if not args.quiet:
+    if chatty:
         print(f"solving {problem.name}: {problem.description}")
     try:
         result = solve(

@@ -47,3 +47,13 @@ def test_fit_function_runs_as_a_script() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "KAN [2,5,1] G=5" in done.stdout
+
+
+@pytest.mark.examples
+def test_solve_pde_smoke(tmp_path: Path) -> None:
+    results = load("solve_pde").main(["--smoke", "--output", str(tmp_path)])
+    # even 80 steps solve the damped heat equation to about 1e-3 and identify kappa roughly
+    assert results["forward_rel_l2"] < 1e-2
+    assert abs(results["kappa"] - 0.1) < 0.02
+    assert (tmp_path / "forward" / "result.json").is_file()
+    assert (tmp_path / "inverse" / "solution.png").is_file()

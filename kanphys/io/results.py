@@ -101,6 +101,7 @@ def _metadata(state: TrainState) -> dict[str, Any]:
     return {
         "kanphys_version": __version__,
         "problem": state.problem.name,
+        "source": str(state.problem.source) if state.problem.source is not None else None,
         "fingerprint": problem_fingerprint(state.problem),
         "step": state.step,
         "phase": state.phase,

@@ -191,7 +191,11 @@ class KAN(Network):
         n_sum, n_mult = nodes
         if n_mult == 0:
             return h
-        products = h[:, n_sum:].reshape(h.shape[0], n_mult, self.config.mult_arity).prod(dim=-1)
+        factors = h[:, n_sum:].reshape(h.shape[0], n_mult, self.config.mult_arity)
+        # explicit products: Tensor.prod's backward divides by the factors (inexact near 0)
+        products = factors[..., 0]
+        for k in range(1, self.config.mult_arity):
+            products = products * factors[..., k]
         return torch.cat([h[:, :n_sum], products], dim=1)
 
     def kan_layers(self) -> list[KANLayer]:

@@ -90,6 +90,12 @@ def compile_expression(
 
     def build(node: sympy.Expr) -> Node:
         if isinstance(node, sympy.Derivative) or isinstance(node, AppliedUndef):
+            field_call = node.expr if isinstance(node, sympy.Derivative) else node
+            if tuple(str(a) for a in getattr(field_call, "args", ())) != tuple(inputs):
+                raise SpecError(
+                    f"{label}: {node!s} evaluates a field away from the point; fields must be "
+                    f"applied to all inputs in order ({', '.join(inputs)})"
+                )
             key = derivative_key(node, inputs)
             return lambda env: env.derivatives[key]
         if node.is_Number or isinstance(node, sympy.NumberSymbol):

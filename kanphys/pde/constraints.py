@@ -59,11 +59,34 @@ def _dirichlet_value(condition: Condition, problem: Problem, name: str) -> sympy
     return sympy.nsimplify(value) if value.is_number else value
 
 
-def _is_zero(expr: sympy.Expr) -> bool:
+def _is_zero(expr: sympy.Expr, bounds: dict[sympy.Symbol, tuple[float, float]]) -> bool:
+    """Whether ``expr`` vanishes: symbolically, or numerically to round-off at sample points.
+
+    Domain bounds are floats (``pi`` is stored as 3.141592653589793), so ``sin(x)`` at the face
+    is ``1.2e-16`` rather than 0: a numerical test at points spread over the other inputs'
+    ranges, relative to the size of the expression's terms, accepts such round-off.
+    """
     try:
-        return bool(sympy.simplify(expr) == 0)
+        if sympy.simplify(expr) == 0:
+            return True
     except Exception:  # pragma: no cover - sympy failures mean "cannot prove"
+        pass
+    symbols = sorted(expr.free_symbols, key=str)
+    if any(s not in bounds for s in symbols):
         return False
+    for k in range(7):
+        point = {
+            s: bounds[s][0] + (bounds[s][1] - bounds[s][0]) * ((k * 0.618 + 0.1 * i) % 1.0)
+            for i, s in enumerate(symbols)
+        }
+        try:
+            value = complex(expr.evalf(subs=point))
+            scale = 1.0 + sum(abs(complex(t.evalf(subs=point))) for t in sympy.Add.make_args(expr))
+        except (TypeError, ValueError):
+            return False
+        if abs(value) > 1e-12 * scale:
+            return False
+    return True
 
 
 def build_output_transform(
@@ -105,6 +128,8 @@ def build_output_transform(
         built = _field_transform(problem, geometry, boundary, initial, result)
         if built is not None:
             offsets[index], factors[index] = built
+    order = [c.label for c in problem.conditions]
+    result.enforced.sort(key=order.index)
     if factors:
         result.transform = OutputTransform(problem.inputs, len(problem.fields), offsets, factors)
     return result
@@ -164,10 +189,16 @@ def _field_transform(
         t = input_symbol(domain.time)
         t0, t1 = domain.bound(domain.time)
         mismatch = g0 - offset.subs(t, t0)
+        bounds = {input_symbol(v): domain.bound(v) for v in domain.inputs}
         compatible = all(
-            _is_zero(mismatch.subs(input_symbol(v), value)) for v, value in faces
-        ) and (domain.shape == "box" or not used)
-        if compatible:
+            _is_zero(mismatch.subs(input_symbol(v), value), bounds) for v, value in faces
+        )
+        if compatible and domain.shape != "box" and used:
+            result.notes.append(
+                f"soft: {condition.label} (initial and boundary values are combined exactly "
+                f"on boxes only)"
+            )
+        elif compatible:
             offset = offset + mismatch
             factor = factor * (t - t0) / (t1 - t0)
             used.append(condition)

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import sympy
 import torch
-from scipy.stats import qmc
 from torch import Tensor
 
 from kanphys._checks import check_input
@@ -380,9 +379,11 @@ def _unit_stream(method: str, n_params: int, generator: Any) -> Callable[[int], 
     device = generator.device
     if method == "uniform" or n_params == 0:
         return lambda m: torch.rand((m, n_params), generator=generator, dtype=_F64, device=device)
+    from scipy.stats import qmc  # imported here: scipy.stats is slow to import
+
     seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device))
     keyword = "rng" if "rng" in inspect.signature(qmc.Sobol).parameters else "seed"  # scipy<1.15
-    engine: qmc.QMCEngine
+    engine: Any
     if method == "sobol":
         engine = qmc.Sobol(n_params, scramble=True, **{keyword: seed})
     else:

@@ -1,9 +1,10 @@
 """Physics-informed training: :func:`solve` a :class:`~kanphys.pde.problem.Problem`.
 
 Data flow: problem -> settings (spec tables + overrides) -> geometry, hard constraints, network,
-:class:`~kanphys.pde.model.PDEModel` -> loss terms and point sets -> Adam then L-BFGS (grid
-schedule, resampling, adaptive weights, checkpoints) -> evaluation against the reference ->
-:class:`SolveResult`. Files are written only when ``out`` is given (see :mod:`kanphys.io.results`).
+:class:`~kanphys.pde.model.PDEModel` -> loss terms and point sets (:func:`prepare`) -> Adam then
+L-BFGS with grid schedule, resampling, adaptive weights and checkpoints (:func:`train`). The
+user-facing :func:`kanphys.solve` (in :mod:`kanphys.training.solve`) adds the evaluation against
+the reference and the output files.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from kanphys.errors import NonFiniteError
+from kanphys.errors import NonFiniteError, SpecError
 from kanphys.models import KAN, MLP, refine_grid, update_grid
 from kanphys.models.base import Network
 from kanphys.pde.constraints import build_output_transform
@@ -29,9 +29,8 @@ from kanphys.pde.derivatives import select_engine
 from kanphys.pde.geometry import Geometry
 from kanphys.pde.model import PDEModel, embedded_features
 from kanphys.pde.problem import DerivativeKey, Problem
-from kanphys.runtime import dtype_name, resolve_device
+from kanphys.runtime import resolve_device
 from kanphys.training.pinn_config import ModelSettings, TrainingSettings, settings_from_tables
-from kanphys.training.pinn_eval import evaluate_reference
 from kanphys.training.pinn_terms import (
     Term,
     build_terms,
@@ -40,7 +39,7 @@ from kanphys.training.pinn_terms import (
     sample_points,
 )
 
-__all__ = ["SolveResult", "TrainState", "build_network", "solve"]
+__all__ = ["TrainState", "build_network", "prepare", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,44 +74,6 @@ class TrainState:
     @property
     def phase(self) -> str:
         return "adam" if self.step < self.settings.steps else "lbfgs"
-
-
-@dataclass
-class SolveResult:
-    """What :func:`solve` returns: the trained model, its metrics and the loss history.
-
-    ``metrics`` is the content of ``result.json``. ``predict(points)`` evaluates the fields at
-    ``(N, n_inputs)`` points given in the problem's input order (numpy in, numpy out).
-    """
-
-    problem: Problem
-    model: PDEModel
-    metrics: dict[str, Any]
-    history: list[dict[str, Any]]
-    out: Path | None = None
-
-    @property
-    def status(self) -> str:
-        return str(self.metrics["status"])
-
-    @property
-    def rel_l2(self) -> dict[str, float]:
-        return dict(self.metrics["rel_l2"])
-
-    def predict(self, points: Any) -> Any:
-        like = next(self.model.parameters())
-        tensor_in = isinstance(points, Tensor)
-        x = torch.as_tensor(points, dtype=like.dtype, device=like.device)
-        if x.ndim != 2 or x.shape[1] != len(self.problem.inputs):
-            from kanphys.errors import ShapeError
-
-            raise ShapeError(
-                f"predict expects points of shape (N, {len(self.problem.inputs)}) with columns "
-                f"{', '.join(self.problem.inputs)}; received shape {tuple(x.shape)}"
-            )
-        with torch.no_grad():
-            out = self.model(x)
-        return out if tensor_in else out.cpu().numpy()
 
 
 def build_network(
@@ -179,12 +140,15 @@ def prepare(
     device: str | torch.device = "auto",
 ) -> TrainState:
     """Build the model, terms and point sets of a fresh run (no training)."""
-    model_settings, settings = settings_from_tables(
-        problem.model,
-        problem.training,
-        model_overrides=model_overrides,
-        training_overrides=training_overrides,
-    )
+    try:
+        model_settings, settings = settings_from_tables(
+            problem.model,
+            problem.training,
+            model_overrides=model_overrides,
+            training_overrides=training_overrides,
+        )
+    except SpecError as error:
+        raise SpecError(f"{problem.where_label}: {error}") from None
     resolved = resolve_device(device) or torch.device("cpu")
     if settings.dtype is not None:
         dtype = getattr(torch, settings.dtype)
@@ -493,125 +457,3 @@ class _GracefulInterrupt:
 
 def _sync_elapsed(state: TrainState, start: float) -> None:
     state.elapsed += time.perf_counter() - start
-
-
-def metrics(state: TrainState, evaluation: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """The ``result.json`` content of a run."""
-    network = state.model.network
-    model_info: dict[str, Any] = {"type": "kan" if isinstance(network, KAN) else "mlp"}
-    if isinstance(network, KAN):
-        model_info.update(
-            width=[list(w) if w[1] else w[0] for w in network.width],
-            basis=network.config.basis,
-            grid_size=network.config.grid_size,
-            spline_order=network.config.spline_order,
-        )
-    else:
-        model_info.update(width=list(network.config.width), basis=None)  # type: ignore[attr-defined]
-    like = next(state.model.parameters())
-    return {
-        "problem": state.problem.name,
-        "status": state.status,
-        "rel_l2": evaluation["rel_l2"],
-        "max_abs_err": evaluation["max_abs_err"],
-        "final_loss": state.last_loss,
-        "loss_terms": state.last_terms,
-        "steps": state.step,
-        "adam_steps": min(state.step, state.settings.steps),
-        "lbfgs_steps": max(0, state.step - state.settings.steps),
-        "wall_time_s": round(state.elapsed, 3),
-        "n_params": sum(p.numel() for p in state.model.parameters()),
-        "model": model_info,
-        "device": str(device),
-        "dtype": dtype_name(like.dtype),
-        "seed": state.settings.seed,
-        "parameters": {name: float(p.detach()) for name, p in state.model.pde_parameters.items()},
-        "hard_constraints": state.enforced,
-        "notes": state.notes,
-        "derivatives": state.engine_name,
-        "n_eval_points": evaluation["n_points"],
-        "settings": {
-            "model": state.model_settings.to_dict(),
-            "training": state.settings.to_dict(),
-        },
-    }
-
-
-def solve(
-    problem: Problem | str | Path,
-    *,
-    model: Mapping[str, Any] | None = None,
-    training: Mapping[str, Any] | None = None,
-    out: str | Path | None = None,
-    resume: bool = False,
-    device: str | torch.device = "auto",
-    progress: bool = False,
-    plots: bool = True,
-    callback: Callback | None = None,
-) -> SolveResult:
-    """Train a physics-informed network on ``problem`` and evaluate it on the reference.
-
-    Parameters
-    ----------
-    problem : Problem, str or Path
-        A problem object, the path of a TOML spec, or the name of a built-in problem.
-    model, training : mapping, optional
-        Overrides of the spec's ``[model]`` and ``[training]`` tables (``None`` values ignored).
-    out : path, optional
-        Output directory for ``result.json``, ``history.csv``, ``solution.png``, ``loss.png``
-        and the checkpoint ``model.pt`` + ``model.json``; nothing is written without it.
-    resume : bool
-        Continue from ``out/model.pt``.
-    device : {"auto", "cpu", "cuda", ...}
-    progress : bool
-        Show a tqdm progress bar.
-    plots : bool
-        Write the two PNG files (needs matplotlib).
-    callback : callable, optional
-        Called with the :class:`TrainState` after every step; returning True stops the run.
-
-    Returns
-    -------
-    SolveResult
-    """
-    from kanphys.io import results
-    from kanphys.pde.registry import resolve_problem
-
-    problem = resolve_problem(problem)
-    out_dir = Path(out) if out is not None else None
-    if resume and out_dir is None:
-        from kanphys.errors import ConfigError
-
-        raise ConfigError("resume=True needs out= (the directory holding model.pt)")
-    state = prepare(problem, model_overrides=model, training_overrides=training, device=device)
-    if resume and out_dir is not None:
-        results.restore_checkpoint(state, out_dir / "model.pt")
-    checkpoint = None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-
-        def checkpoint(current: TrainState) -> None:
-            results.write_checkpoint(current, out_dir)
-
-    try:
-        train(state, progress=progress, callback=callback, checkpoint=checkpoint)
-    except NonFiniteError:
-        state.status = "diverged"
-        if out_dir is not None:
-            evaluation = {"rel_l2": {}, "max_abs_err": {}, "n_points": 0}
-            results.write_result(
-                metrics(state, evaluation, next(state.model.parameters()).device), out_dir
-            )
-        raise
-    evaluation = evaluate_reference(problem, state.model)
-    result_metrics = metrics(state, evaluation, next(state.model.parameters()).device)
-    if out_dir is not None:
-        results.write_checkpoint(state, out_dir)
-        results.write_result(result_metrics, out_dir)
-        results.write_history(state.history, out_dir / "history.csv")
-        if plots:
-            from kanphys import plotting
-
-            plotting.plot_solution(problem, evaluation, out_dir / "solution.png")
-            plotting.plot_loss(state.history, out_dir / "loss.png")
-    return SolveResult(problem, state.model, result_metrics, state.history, out_dir)
