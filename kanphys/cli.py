@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -60,7 +61,7 @@ def _hidden(text: str) -> list[int]:
 def _overrides(args: argparse.Namespace) -> tuple[dict[str, object], dict[str, object]]:
     model = {
         "type": args.model,
-        "hidden": args.width,
+        "width": args.width,
         "basis": args.basis,
         "grid_size": args.grid_size,
         "hard_constraints": False if args.soft_constraints else None,
@@ -119,12 +120,14 @@ def _solve(args: argparse.Namespace) -> int:
         print(f"device      {m['device']} ({m['dtype']}), derivatives: {m['derivatives']}")
         if m["parameters"]:
             print("parameters  " + ", ".join(f"{k} = {v:.6g}" for k, v in m["parameters"].items()))
-        print(f"outputs     {out}/ (result.json, history.csv, solution.png, loss.png, model.pt)")
+        files = "result.json, history.csv, model.pt, model.json"
+        files += "" if args.no_plots else ", solution.png, loss.png"
+        print(f"outputs     {out}/ ({files})")
     if m["status"] == "interrupted":
-        print(
-            f"interrupted; continue with: kanphys solve {args.problem} --out {out} --resume",
-            file=sys.stderr,
-        )
+        again = [a for a in (sys.argv[1:] if args.argv is None else args.argv) if a != "--resume"]
+        if args.out is None:
+            again += ["--out", str(out)]
+        print(f"interrupted; continue with: kanphys {shlex.join(again)} --resume", file=sys.stderr)
         return 130
     return 0
 
@@ -163,6 +166,8 @@ def _validate(args: argparse.Namespace) -> int:
             f"{len(problem.conditions)} condition(s) (hard: {hard}), reference: "
             f"{', '.join(reference) or 'none'}"
         )
+        for note in state.notes:
+            print(f"  note: {note}")
     return status
 
 
@@ -227,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kanphys`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = None if argv is None else list(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -238,3 +238,27 @@ def test_load_solution_needs_the_problem_for_python_specs(tmp_path: Path) -> Non
     np.testing.assert_array_equal(loaded.predict(points), run.predict(points))
     with pytest.raises(CheckpointError, match="cannot read"):
         load_solution(tmp_path / "nowhere")
+
+
+def test_resume_moves_from_adam_to_lbfgs(tmp_path: Path) -> None:
+    """A checkpoint holding Adam's state resumes into the L-BFGS phase (a fresh L-BFGS)."""
+    problem = problem_from_dict(HEAT)
+    adam_only = {**SMALL, "steps": 20, "lbfgs_steps": 0}
+    solve(problem, training=adam_only, out=tmp_path, device="cpu", plots=False)
+    resumed = solve(problem, training={**adam_only, "lbfgs_steps": 5}, out=tmp_path, resume=True)
+    assert resumed.metrics["steps"] == 25 and resumed.metrics["lbfgs_steps"] == 5
+    assert resumed.history[-1]["phase"] == "lbfgs"
+
+
+def test_width_applies_to_the_selected_model() -> None:
+    problem = problem_from_dict({**HEAT, "model": {"hidden": [3]}})
+    kan = solve(problem, training={"steps": 1, "lbfgs_steps": 0})
+    assert kan.metrics["model"]["width"] == [2, 3, 1]
+    # the spec's KAN widths do not shrink the MLP: it is matched to the KAN's size
+    matched = solve(problem, model={"type": "mlp"}, training={"steps": 1, "lbfgs_steps": 0})
+    assert matched.metrics["model"]["width"][1:-1] == [matched.metrics["model"]["width"][1]] * 2
+    assert (
+        abs(matched.metrics["n_params"] - kan.metrics["n_params"]) <= 0.2 * kan.metrics["n_params"]
+    )
+    explicit = solve(problem, model={"type": "mlp", "width": [5, 4]}, training={"steps": 1})
+    assert explicit.metrics["model"]["width"] == [2, 5, 4, 1]

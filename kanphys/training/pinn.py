@@ -84,14 +84,16 @@ def build_network(
     dtype: torch.dtype,
     device: torch.device,
     generator: torch.Generator,
+    budget_grid_size: int | None = None,
 ) -> Network:
     """The KAN (or the MLP) that the settings describe.
 
-    An MLP without explicit ``hidden`` widths gets two equal hidden layers and about as many
-    parameters as the KAN of the same settings (matched-size comparisons).
+    An MLP without ``mlp_hidden`` widths gets two equal hidden layers and about as many
+    parameters as the KAN of the same settings (matched-size comparisons), at the KAN's final
+    grid size ``budget_grid_size`` when a grid schedule extends it.
     """
     ms = model_settings
-    kan_hidden = ms.hidden if ms.hidden is not None and ms.type == "kan" else (8,)
+    kan_hidden = ms.hidden if ms.hidden is not None else (8,)
     if ms.type == "kan":
         return KAN(
             [in_features, *kan_hidden, out_features],
@@ -103,13 +105,13 @@ def build_network(
             device=device,
             generator=generator,
         )
-    if ms.hidden is not None:
-        width = [in_features, *ms.hidden, out_features]
+    if ms.mlp_hidden is not None:
+        width = [in_features, *ms.mlp_hidden, out_features]
         return MLP(width, ms.activation, dtype=dtype, device=device, generator=generator)
     budget = KAN(
         [in_features, *kan_hidden, out_features],
         basis=ms.basis,
-        grid_size=ms.grid_size,
+        grid_size=max(ms.grid_size, budget_grid_size or 0),
         spline_order=ms.spline_order,
         base_activation=ms.base_activation,
         dtype=dtype,
@@ -165,6 +167,7 @@ def prepare(
         dtype=dtype,
         device=resolved,
         generator=generator,
+        budget_grid_size=max((size for _, size in settings.grid_schedule), default=None),
     )
     model = PDEModel(
         network,
@@ -362,11 +365,13 @@ def train(
             if phase == "adam" and s.adaptive_weights and state.step % 100 == 0:
                 _adapt_weights(state)
             if state.optimizer is None or state.optimizer_phase != phase:
+                saved_phase = state.optimizer_phase
                 state.optimizer = _make_optimizer(state)
                 state.optimizer_phase = phase
-                if state.optimizer_state is not None:
+                # a resumed run continues its optimiser, unless it has moved to the next phase
+                if state.optimizer_state is not None and saved_phase == phase:
                     state.optimizer.load_state_dict(state.optimizer_state)
-                    state.optimizer_state = None
+                state.optimizer_state = None
             optimizer = state.optimizer
             cache: dict[str, Any] = {}
             closure = _closure(state, optimizer, cache)

@@ -56,8 +56,10 @@ class ModelSettings:
     ----------
     type : {"kan", "mlp"}
     hidden : tuple of int or None
-        Hidden layer widths; default ``(8,)`` for a KAN. For an MLP the default is two equal
-        hidden layers with about as many parameters as the KAN these settings describe.
+        Hidden layer widths of the KAN; default ``(8,)``.
+    mlp_hidden : tuple of int or None
+        Hidden layer widths of the MLP; by default two equal hidden layers with about as many
+        parameters as the KAN these settings describe (matched-size comparisons).
     basis, grid_size, spline_order, base_activation
         KAN settings (see :class:`~kanphys.models.KAN`).
     activation : str
@@ -74,19 +76,22 @@ class ModelSettings:
     base_activation: str | None = "silu"
     activation: str = "tanh"
     hard_constraints: bool = True
+    mlp_hidden: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         t = "model"
         _choice(t, "type", self.type, MODEL_TYPES)
-        if self.hidden is not None:
-            hidden = self.hidden
+        for key in ("hidden", "mlp_hidden"):
+            hidden = getattr(self, key)
+            if hidden is None:
+                continue
             if isinstance(hidden, int) and not isinstance(hidden, bool):
                 hidden = (hidden,)
             if not isinstance(hidden, (list, tuple)) or not hidden:
-                raise _fail(t, "hidden", "a non-empty list of positive ints", self.hidden)
+                raise _fail(t, key, "a non-empty list of positive ints", getattr(self, key))
             for value in hidden:
-                _positive_int(t, "hidden", value)
-            object.__setattr__(self, "hidden", tuple(hidden))
+                _positive_int(t, key, value)
+            object.__setattr__(self, key, tuple(hidden))
         _choice(t, "basis", self.basis, tuple(BASES))
         _positive_int(t, "grid_size", self.grid_size)
         _positive_int(t, "spline_order", self.spline_order, minimum=0)
@@ -100,7 +105,9 @@ class ModelSettings:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["hidden"] = list(self.hidden) if self.hidden is not None else None
+        for key in ("hidden", "mlp_hidden"):
+            value = getattr(self, key)
+            data[key] = list(value) if value is not None else None
         return data
 
 
@@ -216,8 +223,14 @@ def settings_from_tables(
 
     model_values = merge(model, model_overrides)
     training_values = merge(training, training_overrides)
-    if "hidden" in model_values and isinstance(model_values["hidden"], list):
-        model_values["hidden"] = tuple(model_values["hidden"])
+    # "width" (the command line's --width) sets the hidden widths of the selected model type
+    width = model_values.pop("width", None)
+    if width is not None:
+        key = "mlp_hidden" if model_values.get("type", "kan") == "mlp" else "hidden"
+        model_values[key] = width
+    for key in ("hidden", "mlp_hidden"):
+        if isinstance(model_values.get(key), list):
+            model_values[key] = tuple(model_values[key])
     return (
         _build(ModelSettings, "model", model_values),
         _build(TrainingSettings, "training", training_values),
