@@ -121,10 +121,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="also write all metrics to this file")
     parser.add_argument("--docs", default=str(ROOT / "docs" / "accuracy.md"))
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument(
+        "--from-json",
+        default=None,
+        help="write the docs table from a --json file of an earlier run instead of running",
+    )
+    parser.add_argument("--command", default=None, help="with --from-json: the run's command")
     args = parser.parse_args(argv)
     command = "python benchmarks/pinn_accuracy.py " + shlex.join(
         sys.argv[1:] if argv is None else argv
     )
+    if args.from_json:
+        results = json.loads(Path(args.from_json).read_text())
+        write_docs(results, args.command or command.strip(), Path(args.docs))
+        return 0
     results = [run(p, m, args) for p in args.problems for m in args.models]
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
