@@ -181,6 +181,21 @@ def _as_float(
     return values
 
 
+def _read_arrays(
+    ctx: SpecContext, label: str, value: Any, inputs: Sequence[str], fields: Sequence[str]
+) -> tuple[Path, dict[str, np.ndarray], list[str]]:
+    """Resolve and read a reference or data file: its path, finite float arrays, fields found."""
+    path = resolve_file(ctx, label, value)
+    raw, lines = _read(ctx, label, path)
+    kind = "column" if lines is not None else "array"
+    found = _check_names(ctx, label, path, raw, inputs, fields, kind)
+    arrays = {
+        name: _as_float(ctx, label, path, name, raw[name], lines, kind)
+        for name in (*inputs, *found)
+    }
+    return path, arrays, list(found)
+
+
 def read_reference(
     ctx: SpecContext, label: str, value: Any, *, inputs: Sequence[str], fields: Sequence[str]
 ) -> tuple[Path, np.ndarray, dict[str, np.ndarray], tuple[int, ...] | None]:
@@ -198,14 +213,7 @@ def read_reference(
         ``(len(inputs[0]), len(inputs[1]), ...)`` for the grid layout (flattened with 'ij'
         indexing), ``None`` for scattered points.
     """
-    path = resolve_file(ctx, label, value)
-    raw, lines = _read(ctx, label, path)
-    kind = "column" if lines is not None else "array"
-    found = _check_names(ctx, label, path, raw, inputs, fields, kind)
-    arrays = {
-        name: _as_float(ctx, label, path, name, raw[name], lines, kind)
-        for name in (*inputs, *found)
-    }
+    path, arrays, found = _read_arrays(ctx, label, value, inputs, fields)
     shapes = {name: array.shape for name, array in arrays.items()}
     grid = tuple(arrays[v].shape[0] if arrays[v].ndim == 1 else -1 for v in inputs)
     if len(set(shapes.values())) == 1:
@@ -233,14 +241,7 @@ def read_data(
     ctx: SpecContext, label: str, value: Any, *, inputs: Sequence[str], fields: Sequence[str]
 ) -> tuple[Path, np.ndarray, dict[str, np.ndarray]]:
     """Read an observation file: ``(path, points (N, n_inputs), {field: (N,)})``."""
-    path = resolve_file(ctx, label, value)
-    raw, lines = _read(ctx, label, path)
-    kind = "column" if lines is not None else "array"
-    found = _check_names(ctx, label, path, raw, inputs, fields, kind)
-    arrays = {
-        name: _as_float(ctx, label, path, name, raw[name], lines, kind)
-        for name in (*inputs, *found)
-    }
+    path, arrays, found = _read_arrays(ctx, label, value, inputs, fields)
     lengths = {name: array.shape for name, array in arrays.items()}
     if any(len(shape) != 1 for shape in lengths.values()) or len(set(lengths.values())) != 1:
         listed = ", ".join(f"{name} {shape}" for name, shape in lengths.items())

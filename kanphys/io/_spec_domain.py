@@ -6,6 +6,8 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from kanphys.errors import SpecError
 from kanphys.io._spec_common import (
     SpecContext,
@@ -16,6 +18,7 @@ from kanphys.io._spec_common import (
     require_table,
 )
 from kanphys.pde.expressions import parse_constant
+from kanphys.pde.geometry import polygon_crossing_edges
 from kanphys.pde.problem import Domain
 
 __all__ = ["DOMAIN_KEYS", "SHAPES", "parse_domain", "resolve_value"]
@@ -196,7 +199,11 @@ def _polygon(
                 f"domain.vertices[{i}]",
                 "repeats the next vertex (do not close the polygon by repeating the first vertex)",
             )
-    crossing = _crossing_edges(vertices)
+    points = np.asarray(vertices, dtype=float)
+    edges = points - points[0]
+    if np.all(edges[:, 0] * edges[1, 1] - edges[:, 1] * edges[1, 0] == 0):  # all on one line
+        ctx.fail("domain.vertices", "must enclose a positive area")
+    crossing = polygon_crossing_edges(points)
     if crossing is not None:
         ctx.fail(
             "domain.vertices",
@@ -219,33 +226,6 @@ def _polygon(
                     f"[low, high] ranges of {', '.join(planar)} must enclose the polygon",
                 )
     return vertices
-
-
-def _crossing_edges(vertices: tuple[tuple[float, float], ...]) -> tuple[int, int] | None:
-    """Indices of two non-adjacent edges that intersect (edge i joins vertex i and i + 1)."""
-    n = len(vertices)
-
-    def orient(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> float:
-        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
-
-    def on_segment(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> bool:
-        return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(
-            p[1], q[1]
-        )
-
-    for i in range(n):
-        a, b = vertices[i], vertices[(i + 1) % n]
-        for j in range(i + 1, n):
-            if j == i + 1 or (i == 0 and j == n - 1):
-                continue  # adjacent edges share a vertex
-            c, d = vertices[j], vertices[(j + 1) % n]
-            o1, o2, o3, o4 = orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b)
-            if o1 * o2 < 0 and o3 * o4 < 0:
-                return i, j
-            for o, p, q, r in ((o1, a, b, c), (o2, a, b, d), (o3, c, d, a), (o4, c, d, b)):
-                if o == 0 and on_segment(p, q, r):
-                    return i, j
-    return None
 
 
 def _periodic(

@@ -24,7 +24,7 @@ from kanphys._checks import check_input
 from kanphys.errors import ConfigError, check_choice, check_int
 from kanphys.pde.problem import Domain, input_symbol, is_finite_number
 
-__all__ = ["SAMPLING_METHODS", "Geometry"]
+__all__ = ["SAMPLING_METHODS", "Geometry", "polygon_crossing_edges"]
 
 SAMPLING_METHODS: tuple[str, ...] = ("uniform", "sobol", "lhs", "grid")
 _F64 = torch.float64
@@ -555,7 +555,7 @@ def _check_polygon(domain: Domain) -> None:
         "domain.vertices must not repeat a vertex consecutively (do not close the polygon by "
         f"repeating the first vertex); received {vertices!r}",
     )
-    crossing = _crossing_edges(points)
+    crossing = polygon_crossing_edges(points)
     message = f"domain.vertices must form a simple polygon; edges {crossing} meet in {vertices}"
     _require(crossing is None, message)
     names = domain.spatial[:2]
@@ -567,7 +567,7 @@ def _check_polygon(domain: Domain) -> None:
     )
 
 
-def _crossing_edges(points: np.ndarray) -> tuple[int, int] | None:
+def polygon_crossing_edges(points: np.ndarray) -> tuple[int, int] | None:
     """The first pair of edges of a closed polyline that meet illegally, or None: non-adjacent
     edges may not touch at all, adjacent edges may not fold back onto each other."""
     n = len(points)
