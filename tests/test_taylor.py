@@ -170,7 +170,7 @@ def test_taylor_matches_autograd(network, dtype, periodic, constrained, tol) -> 
         assert taylor[key].dtype == dtype and taylor[key].shape == (x.shape[0],)
         # the same closed-form derivatives, multiplied out in another order: the value rule
         # (4500 eps in float64, 100 eps in float32) holds; observed: under 10 eps
-        bound = tol.values(dtype, float(autograd[key].abs().max()))
+        bound = tol.values(dtype, float(autograd[key].detach().abs().max()))
         torch.testing.assert_close(taylor[key], autograd[key], rtol=0, atol=bound, msg=str(key))
     names, parameters = zip(*model.named_parameters(), strict=True)
     assert "pde_parameters.nu" in names
