@@ -25,7 +25,7 @@ from kanphys.errors import NonFiniteError, SpecError
 from kanphys.models import KAN, MLP, refine_grid, update_grid
 from kanphys.models.base import Network
 from kanphys.pde.constraints import build_output_transform
-from kanphys.pde.derivatives import select_engine
+from kanphys.pde.derivatives import DerivativeEngine, select_engine
 from kanphys.pde.geometry import Geometry
 from kanphys.pde.model import PDEModel, embedded_features
 from kanphys.pde.problem import DerivativeKey, Problem
@@ -69,7 +69,12 @@ class TrainState:
     status: str = "running"
     enforced: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    engine_name: str = ""
+    engine: DerivativeEngine | None = None
+    geometry: Geometry | None = None
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine.name if self.engine is not None else ""
 
     @property
     def phase(self) -> str:
@@ -193,7 +198,9 @@ def prepare(
         notes=hard.notes,
     )
     state.points = _sample(state, geometry)
-    state.engine_name = select_engine(settings.derivatives, model, _requests(terms)).name
+    state.geometry = geometry
+    # the choice depends on the network type and the derivative orders: fixed for the run
+    state.engine = select_engine(settings.derivatives, model, _requests(terms))
     return state
 
 
@@ -243,7 +250,8 @@ def _weights(state: TrainState) -> dict[str, float]:
 
 
 def _losses(state: TrainState) -> dict[str, Tensor]:
-    engine = select_engine(state.settings.derivatives, state.model, _requests(state.terms))
+    assert state.engine is not None
+    engine = state.engine
     residuals = evaluate_residuals(
         state.model, engine, state.terms, state.points, state.problem.fields
     )
@@ -282,7 +290,7 @@ def _adapt_weights(state: TrainState) -> None:
 
 
 def _resample(state: TrainState) -> None:
-    geometry = Geometry(state.problem.domain)
+    geometry = state.geometry or Geometry(state.problem.domain)
     s = state.settings
     if s.resample == "random":
         state.points = _sample(state, geometry)
@@ -295,7 +303,8 @@ def _resample(state: TrainState) -> None:
         dtype=like.dtype,
         device=like.device,
     )
-    engine = select_engine(s.derivatives, state.model, _requests(state.terms))
+    assert state.engine is not None
+    engine = state.engine
     with torch.no_grad() if engine.name == "taylor" else torch.enable_grad():
         density = equation_residual_norm(
             state.model, engine, state.terms, candidates, state.problem.fields
