@@ -24,6 +24,7 @@ from kanphys.models import KAN, MLP, refine_grid, update_grid
 from kanphys.training import FitConfig, fit
 
 if TYPE_CHECKING:
+    from kanphys.discovery import LawDiscovery
     from kanphys.io.spec import load_problem, problem_from_dict
     from kanphys.pde.problem import Problem
     from kanphys.pde.registry import get_problem, list_problems
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 # the PDE side pulls in sympy and scipy: import it on first use, not with `import kanphys`
 _LAZY = {
+    "LawDiscovery": "kanphys.discovery",
     "Problem": "kanphys.pde.problem",
     "SolveResult": "kanphys.training.solve",
     "get_problem": "kanphys.pde.registry",
@@ -56,6 +58,7 @@ __all__ = [
     "FitConfig",
     "KANLayer",
     "KanphysError",
+    "LawDiscovery",
     "NonFiniteError",
     "Problem",
     "ShapeError",

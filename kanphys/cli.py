@@ -104,6 +104,7 @@ def _solve(args: argparse.Namespace) -> int:
             device=args.device,
             progress=not args.quiet and sys.stderr.isatty(),
             plots=not args.no_plots,
+            symbolic=args.symbolic,
         )
     except KeyboardInterrupt:  # pragma: no cover - the trainer catches it first
         print(f"interrupted; continue with --resume --out {out}", file=sys.stderr)
@@ -118,6 +119,14 @@ def _solve(args: argparse.Namespace) -> int:
         print(f"final loss  {m['final_loss']:.3e}")
         print(f"model       {m['model']['type']} {m['model']['width']}, {m['n_params']} parameters")
         print(f"device      {m['device']} ({m['dtype']}), derivatives: {m['derivatives']}")
+        for field, found in m.get("formulas", {}).items():
+            if found.get("formula") is None:
+                print(f"formula     {field}: none found ({found.get('error')})")
+            else:
+                print(
+                    f"formula     {field} = {found['formula']} "
+                    f"(rel. L2 {found['rel_l2']:.3e}, complexity {found['complexity']})"
+                )
         if m["parameters"]:
             print("parameters  " + ", ".join(f"{k} = {v:.6g}" for k, v in m["parameters"].items()))
         files = "result.json, history.csv, model.pt, model.json"
@@ -129,6 +138,57 @@ def _solve(args: argparse.Namespace) -> int:
             again += ["--out", str(out)]
         print(f"interrupted; continue with: kanphys {shlex.join(again)} --resume", file=sys.stderr)
         return 130
+    return 0
+
+
+def _names(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(
+            f"--inputs takes comma-separated column names; got {text!r}"
+        )
+    return names
+
+
+def _discover(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kanphys.discovery import LawDiscovery, read_table
+    from kanphys.io.results import write_json
+
+    data = read_table(args.data, target=args.target, inputs=args.inputs, nan_policy=args.nan_policy)
+    out = Path(args.out) if args.out else Path("runs") / f"discover-{Path(args.data).stem}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise KanphysError(f"cannot create the output directory {str(out)!r}: {err}") from None
+    chatty = not args.quiet and not args.json
+    for note in data.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if chatty:
+        print(f"discovering {data.target} = f({', '.join(data.names)}) from {len(data.y)} rows")
+    estimator = LawDiscovery(
+        noise_aware=args.noise_aware,
+        time_limit=args.time_limit,
+        seed=args.seed,
+        device=args.device,
+        **({"views": args.views} if args.views else {}),
+    ).fit_dataset(data)
+    result = estimator.to_dict()
+    write_json(result, out / "result.json")
+    picture = None if args.no_plots else estimator.plot(out / "kan.png")
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    elif chatty:
+        print(f"formula     {data.target} = {result['formula']}")
+        print(f"test error  R^2 {result['r2_test']:.8f}, RMSE {result['rmse_test']:.3e}")
+        print(f"complexity  {result['complexity']} (sympy count_ops)")
+        print("pareto front (complexity, validation RMSE, formula):")
+        for c in result["pareto"]:
+            mark = "*" if c["chosen"] else " "
+            print(f"  {mark} {c['complexity']:>3}  {c['rmse_val']:.3e}  {c['formula']}")
+        files = "result.json" + ("" if picture is None else ", kan.png")
+        print(f"outputs     {out}/ ({files}) in {result['wall_time_s']:.1f} s")
     return 0
 
 
@@ -214,9 +274,56 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--checkpoint-every", type=int, default=None)
     solve.add_argument("--time-limit", type=float, default=None, help="seconds of training")
     solve.add_argument("--no-plots", action="store_true", help="skip solution.png and loss.png")
+    solve.add_argument(
+        "--symbolic",
+        action="store_true",
+        help="also extract a closed form of every field and score it against the reference",
+    )
     solve.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     solve.add_argument("--json", action="store_true", help="print result.json to stdout")
     solve.set_defaults(handler=_solve)
+
+    discover = commands.add_parser(
+        "discover",
+        help="find a closed-form law y = f(x) in a CSV table with a sparsified symbolic KAN",
+        description="Fit a KAN, sparsify and prune it, fit every edge to a symbolic primitive, "
+        "refit and snap the constants of the assembled formula, and report the formula's own "
+        "error on held-out rows with a Pareto front of simpler alternatives.",
+    )
+    discover.add_argument("data", help="CSV file with a header row")
+    discover.add_argument("--target", required=True, help="column to explain")
+    discover.add_argument(
+        "--inputs",
+        type=_names,
+        default=None,
+        help="comma-separated input columns (default: all others)",
+    )
+    discover.add_argument(
+        "--noise-aware",
+        action="store_true",
+        help="estimate the noise level and prefer the simplest formula within it",
+    )
+    discover.add_argument(
+        "--nan-policy",
+        choices=["drop", "raise"],
+        default="drop",
+        help="rows with NaN/inf: drop them (reported) or refuse the file",
+    )
+    discover.add_argument(
+        "--views",
+        nargs="+",
+        choices=["raw", "log", "logy"],
+        default=None,
+        help="coordinates to search in (default: all the data allow)",
+    )
+    discover.add_argument("--out", help="output directory (default: runs/discover-<file stem>)")
+    discover.add_argument("--time-limit", type=float, default=300.0, help="seconds")
+    discover.add_argument("--seed", type=int, default=0)
+    discover.add_argument("--device", default="cpu", help="cpu | auto | cuda")
+    discover.add_argument("--no-plots", action="store_true", help="skip kan.png")
+    discover.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    discover.add_argument("--json", action="store_true", help="print result.json to stdout")
+    discover.set_defaults(handler=_discover)
 
     problems = commands.add_parser("problems", help="list the built-in problems")
     problems.add_argument("--json", action="store_true")

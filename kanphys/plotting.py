@@ -16,7 +16,7 @@ import numpy as np
 
 from kanphys.pde.problem import Problem
 
-__all__ = ["plot_loss", "plot_solution"]
+__all__ = ["plot_kan", "plot_loss", "plot_solution"]
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +184,102 @@ def plot_loss(history: list[dict[str, Any]], path: Path) -> Path | None:
     ax.set_ylabel("loss")
     ax.legend(fontsize=7)
     figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_kan(
+    model: Any,
+    x: Any,
+    path: Path,
+    *,
+    labels: dict[tuple[int, int, int], str] | None = None,
+    input_names: list[str] | None = None,
+    output_names: list[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Diagram of a KAN: every active edge drawn as its activation curve on the batch ``x``.
+
+    Nodes are dots, layer by layer from the inputs (bottom) to the outputs (top); each active
+    edge is a line from its input node to the sub-node it feeds, with a small inset plot of
+    ``phi(h)`` against ``h`` over the batch at its middle, titled with ``labels[(l, i, j)]``
+    (for example the fitted symbol). Product nodes are marked with a cross and joined to the
+    sub-nodes they multiply.
+
+    Parameters
+    ----------
+    model : KAN
+    x : Tensor, shape (N, in_features)
+        Batch to draw the activations on (the data the model was fitted to).
+    path : Path
+    labels : dict, optional
+        Text per edge ``(layer, i, j)``.
+    input_names, output_names : list of str, optional
+    title : str, optional
+    """
+    import torch
+
+    plt = _pyplot()
+    with torch.no_grad():
+        trace = model.trace(x)
+    widths = [sum(pair) for pair in model.width]
+    levels: list[list[float]] = []  # x positions per drawn row
+    rows: list[int] = []  # node count per drawn row: nodes, then sub-nodes, then nodes ...
+    for l, layer in enumerate(trace.layers):
+        rows.append(widths[l])
+        rows.append(layer.edges.shape[2])
+    rows.append(widths[-1])
+    span = max(rows)
+    for count in rows:
+        levels.append([(k + 0.5) * span / count for k in range(count)])
+    height = 2.2 * len(trace.layers) + 0.8
+    figure = plt.figure(figsize=(max(4.0, 1.6 * span), height * 1.2))
+    ax = figure.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, span)
+    ax.set_ylim(-0.6, height)
+    ax.axis("off")
+    y_of = [0.0]
+    for _ in trace.layers:
+        y_of += [y_of[-1] + 1.6, y_of[-1] + 2.2]
+    arity = model.config.mult_arity
+    for l, layer in enumerate(trace.layers):
+        x_in, x_sub, x_out = levels[2 * l], levels[2 * l + 1], levels[2 * l + 2]
+        y_in, y_sub, y_out = y_of[2 * l], y_of[2 * l + 1], y_of[2 * l + 2]
+        n_sum, n_mult = model.width[l + 1]
+        for j in range(layer.edges.shape[2]):
+            node = j if j < n_sum else n_sum + (j - n_sum) // arity
+            ax.plot([x_sub[j], x_out[node]], [y_sub, y_out], color="0.6", linewidth=0.8)
+        for node in range(n_sum, n_sum + n_mult):
+            ax.text(x_out[node], y_out, "×", ha="center", va="center", fontsize=14, zorder=5)
+        edges = layer.edges.detach().cpu().numpy()
+        inputs = layer.inputs.detach().cpu().numpy()
+        active = edges.std(axis=0) > 0
+        for i in range(edges.shape[1]):
+            order = np.argsort(inputs[:, i])
+            for j in range(edges.shape[2]):
+                if not active[i, j]:
+                    continue
+                ax.plot([x_in[i], x_sub[j]], [y_in, y_sub], color="0.3", linewidth=0.8)
+                mx, my = 0.5 * (x_in[i] + x_sub[j]), 0.5 * (y_in + y_sub)
+                size = 0.5
+                inset = ax.inset_axes(
+                    (mx - size / 2, my - size / 2, size, size * 0.8), transform=ax.transData
+                )
+                inset.plot(inputs[order, i], edges[order, i, j], color="C0", linewidth=1.2)
+                inset.set_xticks([])
+                inset.set_yticks([])
+                label = (labels or {}).get((l, i, j))
+                if label:
+                    inset.set_title(label, fontsize=7, pad=1)
+    for k, name in enumerate(input_names or []):
+        ax.text(levels[0][k], -0.35, name, ha="center", va="top", fontsize=9)
+    for k, name in enumerate(output_names or []):
+        ax.text(levels[-1][k], y_of[-1] + 0.2, name, ha="center", va="bottom", fontsize=9)
+    for row, ys in zip(levels, y_of, strict=True):
+        ax.scatter(row, [ys] * len(row), s=18, color="k", zorder=4)
+    if title:
+        ax.set_title(title, fontsize=9)
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path

@@ -141,16 +141,24 @@ def read_payload(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def network_from_payload(
-    payload: dict[str, Any], path: str | os.PathLike[str], device: torch.device | str | None
+    payload: dict[str, Any],
+    path: str | os.PathLike[str],
+    device: torch.device | str | None,
+    *,
+    library: Any = None,
 ) -> Network:
-    """Rebuild the network stored in a checkpoint dict (see :func:`read_payload`)."""
+    """Rebuild the network stored in a checkpoint dict (see :func:`read_payload`); ``library``
+    resolves the primitives of symbolic edges that are not in the default library."""
     name = payload.get("model")
     if name not in MODELS:
         raise CheckpointError(f"{path} holds model {name!r}; known models are {sorted(MODELS)}")
     try:
         config = json.loads(payload["config"])
         dtype = resolve_dtype(payload["dtype"])
-        model = MODELS[name].from_config(config, dtype=dtype, device=resolve_device(device))
+        extra = {"library": library} if library is not None else {}
+        model = MODELS[name].from_config(
+            config, dtype=dtype, device=resolve_device(device), **extra
+        )
         model.load_state_dict(payload["state_dict"], strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(
@@ -161,16 +169,20 @@ def network_from_payload(
 
 
 def load_model(
-    path: str | os.PathLike[str], *, device: torch.device | str | None = "cpu"
+    path: str | os.PathLike[str],
+    *,
+    device: torch.device | str | None = "cpu",
+    library: Any = None,
 ) -> Network:
     """Load a network saved by :func:`save_model` with ``torch.load(weights_only=True)``.
 
     The network is rebuilt from its config in the saved dtype, so outputs are bit-identical.
-    A ``kanphys solve`` checkpoint (``DIR/model.pt``) loads the same way.
+    A ``kanphys solve`` checkpoint (``DIR/model.pt``) loads the same way. A KAN with symbolic
+    edges whose primitives come from a custom library needs that ``library``.
 
     Raises
     ------
     CheckpointError
         If the file is missing, truncated, tampered with, or not a kanphys model checkpoint.
     """
-    return network_from_payload(read_payload(path), path, device)
+    return network_from_payload(read_payload(path), path, device, library=library)

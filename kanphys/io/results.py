@@ -12,6 +12,7 @@ The checkpoint is two files, each written atomically (temporary file, fsync, ren
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -140,6 +141,14 @@ def write_checkpoint(state: TrainState, out: Path) -> None:
     write_json(metadata, out / "model.json")
 
 
+def _saved(saved: dict[str, Any], settings: Any, key: str) -> Any:
+    """A setting as the checkpoint recorded it; keys added since then take their default."""
+    if key in saved:
+        return saved[key]
+    field = next((f for f in dataclasses.fields(settings) if f.name == key), None)
+    return None if field is None else field.default
+
+
 def restore_checkpoint(state: TrainState, path: Path) -> None:
     """Load ``path`` (``model.pt``) into a freshly prepared ``state`` of the same problem.
 
@@ -161,13 +170,14 @@ def restore_checkpoint(state: TrainState, path: Path) -> None:
                 f"(fingerprint {metadata['fingerprint']} != {fingerprint}); start a new run "
                 f"in another directory or without --resume"
             )
-        current = {"model": state.model_settings.to_dict(), "training": state.settings.to_dict()}
+        current = {"model": state.model_settings, "training": state.settings}
         changed = [
             f"{table}.{key}"
             for table in ("model", "training")
-            for key, value in current[table].items()
+            for key, value in current[table].to_dict().items()
             if key not in RESUMABLE_CHANGES
-            and _json_safe(metadata["settings"][table].get(key)) != _json_safe(value)
+            and _json_safe(_saved(metadata["settings"][table], current[table], key))
+            != _json_safe(value)
         ]
         if changed:
             raise CheckpointError(

@@ -12,6 +12,7 @@ from kanphys._checks import check_input
 from kanphys.basis import BasisValues, get_basis
 from kanphys.errors import ConfigError, check_int
 from kanphys.layers.activations import get_activation
+from kanphys.layers.symbolic_edges import SymbolicEdges
 from kanphys.runtime import resolve_device, resolve_dtype
 
 __all__ = ["KANLayer", "LayerTrace", "initial_grid"]
@@ -24,7 +25,8 @@ class LayerTrace(NamedTuple):
     ----------
     inputs : Tensor, shape (N, in_features)
     edges : Tensor, shape (N, in_features, out_features)
-        ``edges[p, i, j] = phi_ij(inputs[p, i])``, masked edges are exactly 0.
+        ``edges[p, i, j] = phi_ij(inputs[p, i])``, masked edges are exactly 0; symbolic edges
+        hold their formula's value.
     outputs : Tensor, shape (N, out_features)
         ``outputs[p, j] = sum_i edges[p, i, j]``.
     """
@@ -89,10 +91,18 @@ class KANLayer(nn.Module):
         default to torch's current defaults.
     generator : torch.Generator, optional
         Source of randomness for the initialisation (keyword-only).
+
+    Attributes
+    ----------
+    symbolic : SymbolicEdges or None
+        Edges fixed to formulas ``a f(b x + c) + d`` (see :func:`kanphys.symbolic.fix_symbolic`);
+        their ``mask`` entries are 0 so the spline part is off, and their values are added to
+        the outputs. None (the default) costs nothing.
     """
 
     grid: Tensor
     mask: Tensor
+    symbolic: SymbolicEdges | None
 
     def __init__(
         self,
@@ -144,11 +154,25 @@ class KANLayer(nn.Module):
         else:
             uniform = torch.rand(*shape, generator=generator, dtype=dtype, device=device)
             self.base_weight = nn.Parameter((2 * uniform - 1) * in_features**-0.5)
+        self.register_module("symbolic", None)
 
     @property
     def num_functions(self) -> int:
         """Basis functions per edge."""
         return self.coefficients.shape[-1]
+
+    @property
+    def has_symbolic(self) -> bool:
+        """Whether some edges are fixed to formulas."""
+        return self.symbolic is not None
+
+    def active_edges(self) -> Tensor:
+        """``(in, out)`` bool: edges that contribute (numeric with mask != 0, or symbolic)."""
+        active = self.mask != 0
+        if self.symbolic is not None:
+            active = active.clone()
+            active[self.symbolic.inputs, self.symbolic.outputs] = True
+        return active
 
     def extra_repr(self) -> str:
         return (
@@ -188,6 +212,8 @@ class KANLayer(nn.Module):
         if base is not None:
             activation = get_activation(self.base_activation)  # type: ignore[arg-type]
             out = torch.addmm(out, activation.fn(x), base)
+        if self.symbolic is not None:
+            out = out + self.symbolic(x)
         return out
 
     def spline_edges(self, x: Tensor) -> Tensor:
@@ -205,4 +231,8 @@ class KANLayer(nn.Module):
             activation = get_activation(self.base_activation)  # type: ignore[arg-type]
             edges = edges + activation.fn(x).unsqueeze(-1) * self.base_weight
         edges = edges * self.mask
+        if self.symbolic is not None:
+            flat = self.symbolic.inputs * self.out_features + self.symbolic.outputs
+            edges = edges.reshape(x.shape[0], -1).index_add(1, flat, self.symbolic.edges(x))
+            edges = edges.reshape(x.shape[0], self.in_features, self.out_features)
         return LayerTrace(x, edges, edges.sum(dim=1))

@@ -95,7 +95,10 @@ class TaylorEngine(DerivativeEngine):
     name = "taylor"
 
     def supports(self, model: PDEModel, requests: Collection[DerivativeKey]) -> bool:
-        return supports_jet(model.network) and all(len(v) <= 2 for _, v in requests)
+        symbolic = getattr(model.network, "has_symbolic", False)  # jets skip symbolic edges
+        return (
+            supports_jet(model.network) and not symbolic and all(len(v) <= 2 for _, v in requests)
+        )
 
     def __call__(
         self,

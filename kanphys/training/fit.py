@@ -13,6 +13,12 @@ from torch import Tensor
 from kanphys._checks import check_input
 from kanphys.errors import ConfigError, NonFiniteError, ShapeError, check_choice, check_int
 from kanphys.models.base import Network, config_from_dict
+from kanphys.models.kan import KAN
+from kanphys.training.regularization import (
+    SparsityConfig,
+    evenly_spaced_rows,
+    sparsity_penalty,
+)
 
 __all__ = ["FitConfig", "FitResult", "fit"]
 
@@ -41,6 +47,13 @@ class FitConfig:
         Last step at which grids are updated (default: every step of the fit).
     log_every : int
         Record the losses every this many steps (and at the last step).
+    sparsity : float
+        Weight of the KAN sparsification penalty
+        (:func:`~kanphys.training.regularization.sparsity_penalty`) added to the mean squared
+        error; 0 (default) switches it off. Needs a KAN. The penalty is evaluated on the same
+        mini-batch as the error (at most 1024 evenly spaced rows of it).
+    sparsity_l1, sparsity_entropy : float
+        Factors of the penalty's L1 and entropy terms (defaults 1 and 2, as in the KAN paper).
     """
 
     steps: int = 1000
@@ -50,6 +63,9 @@ class FitConfig:
     grid_update_every: int = 0
     grid_update_until: int | None = None
     log_every: int = 100
+    sparsity: float = 0.0
+    sparsity_l1: float = 1.0
+    sparsity_entropy: float = 2.0
 
     def __post_init__(self) -> None:
         check_int("steps", self.steps, minimum=1)
@@ -67,6 +83,19 @@ class FitConfig:
             object.__setattr__(self, "grid_update_until", self.steps)
         check_int("grid_update_until", self.grid_update_until, minimum=0)
         check_int("log_every", self.log_every, minimum=1)
+        for name in ("sparsity", "sparsity_l1", "sparsity_entropy"):
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not ok or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{name} must be a finite number >= 0; received {value!r}")
+            object.__setattr__(self, name, float(value))
+
+    @property
+    def sparsity_config(self) -> SparsityConfig:
+        """The sparsity settings as a :class:`SparsityConfig`."""
+        return SparsityConfig(
+            weight=self.sparsity, l1=self.sparsity_l1, entropy=self.sparsity_entropy
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,7 +108,12 @@ class FitConfig:
 @dataclass
 class FitResult:
     """What :func:`fit` measured: ``history`` maps ``"step"``, ``"loss"`` (and ``"val_rmse"``)
-    to lists recorded every ``log_every`` steps."""
+    to lists recorded every ``log_every`` steps.
+
+    With ``FitConfig.sparsity > 0``, ``"loss"`` is the minimised objective
+    ``mse + sparsity * penalty``, and ``"mse"`` and ``"sparsity"`` (the unweighted penalty)
+    are recorded as well.
+    """
 
     history: dict[str, list[float]] = field(default_factory=dict)
 
@@ -136,6 +170,12 @@ def fit(
         If the loss becomes NaN or infinite (the message gives the step).
     """
     config = config or FitConfig()
+    sparsity = config.sparsity_config
+    if sparsity.enabled and not isinstance(model, KAN):
+        raise ConfigError(
+            f"fit: sparsity regularisation needs a KAN (FitConfig.sparsity = {config.sparsity}); "
+            f"received {type(model).__name__}"
+        )
     check_input(x, model.in_features, owner="fit", like=next(model.parameters()))
     _warn_outside_grid(model, x, config)
     _check_target(y, x, model.out_features, "y")
@@ -167,6 +207,8 @@ def fit(
     batch_size = config.batch_size if config.optimizer == "adam" else None
     full_batch = batch_size is None or batch_size >= len(x)
     history: dict[str, list[float]] = {"step": [], "loss": []}
+    if sparsity.enabled:
+        history["mse"], history["sparsity"] = [], []
     if validation is not None:
         history["val_rmse"] = []
     result = FitResult(history)
@@ -183,9 +225,23 @@ def fit(
             index = torch.randint(len(x), (batch_size,), generator=generator)  # type: ignore[arg-type]
             xb, yb = x[index.to(x.device)], y[index.to(x.device)]
 
-        def closure(xb: Tensor = xb, yb: Tensor = yb) -> float:
+        terms: dict[str, float] = {}
+
+        def closure(xb: Tensor = xb, yb: Tensor = yb, terms: dict[str, float] = terms) -> float:
             optimizer.zero_grad(set_to_none=True)
             loss = torch.mean((model.forward_unchecked(xb) - yb) ** 2)
+            if sparsity.enabled:
+                rows = evenly_spaced_rows(xb, sparsity.samples)
+                penalty = sparsity_penalty(
+                    model,  # type: ignore[arg-type]  # checked to be a KAN above
+                    rows,
+                    l1=sparsity.l1,
+                    entropy=sparsity.entropy,
+                )
+                # the first evaluation is the one at the step's starting point
+                terms.setdefault("mse", float(loss.detach()))
+                terms.setdefault("sparsity", float(penalty.detach()))
+                loss = loss + sparsity.weight * penalty
             loss.backward()
             return loss  # type: ignore[return-value]  # optimisers accept and return tensors
 
@@ -199,6 +255,9 @@ def fit(
             result.history["step"].append(step)
             result.history["loss"].append(value)
             message = f"step {step}: loss {value:.3e}"
+            for name, term in terms.items():
+                result.history[name].append(term)
+                message += f", {name} {term:.3e}"
             if validation is not None:
                 rmse = _rmse(model, *validation)
                 result.history["val_rmse"].append(rmse)
@@ -214,7 +273,6 @@ def _warn_outside_grid(model: Network, x: Tensor, config: FitConfig) -> None:
     (Chebyshev), so such a fit silently underperforms.
     """
     from kanphys.basis import get_basis
-    from kanphys.models import KAN
 
     if not isinstance(model, KAN) or config.grid_update_every:
         return
@@ -235,7 +293,7 @@ def _warn_outside_grid(model: Network, x: Tensor, config: FitConfig) -> None:
 
 def _update_grids(model: Network, x: Tensor) -> None:
     """Grid update inside training: same shapes, so the new values are copied into ``model``."""
-    from kanphys.models import KAN, update_grid
+    from kanphys.models import update_grid
 
     if isinstance(model, KAN):
         with torch.no_grad():

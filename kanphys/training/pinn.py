@@ -38,6 +38,7 @@ from kanphys.training.pinn_terms import (
     evaluate_residuals,
     sample_points,
 )
+from kanphys.training.regularization import evenly_spaced_rows, sparsity_penalty
 
 __all__ = ["TrainState", "build_network", "prepare", "train"]
 
@@ -197,6 +198,10 @@ def prepare(
         enforced=hard.enforced,
         notes=hard.notes,
     )
+    if settings.sparsity > 0 and not isinstance(network, KAN):
+        note = "[training] sparsity ignored: sparsity regularisation needs a KAN, not an MLP"
+        logger.warning(note)
+        state.notes.append(note)
     state.points = _sample(state, geometry)
     state.geometry = geometry
     # the choice depends on the network type and the derivative orders: fixed for the run
@@ -245,17 +250,38 @@ def _learning_rate(state: TrainState) -> float:
     return base * s.lr_decay ** (min(state.step, s.steps) / 1000.0)
 
 
+# the sparsity penalty is evaluated on at most this many interior points (evenly spaced rows)
+SPARSITY_SAMPLES = 1024
+
+
 def _weights(state: TrainState) -> dict[str, float]:
-    return {t.label: t.weight * state.adaptive.get(t.label, 1.0) for t in state.terms}
+    weights = {t.label: t.weight * state.adaptive.get(t.label, 1.0) for t in state.terms}
+    weights["sparsity"] = state.settings.sparsity
+    return weights
 
 
-def _losses(state: TrainState) -> dict[str, Tensor]:
+def _losses(state: TrainState, *, regularise: bool = True) -> dict[str, Tensor]:
+    """Mean squared residual of every term, and the (unweighted) sparsity penalty."""
     assert state.engine is not None
     engine = state.engine
     residuals = evaluate_residuals(
         state.model, engine, state.terms, state.points, state.problem.fields
     )
-    return {label: r.pow(2).mean() for label, r in residuals.items()}
+    losses = {label: r.pow(2).mean() for label, r in residuals.items()}
+    penalty = _sparsity(state) if regularise else None
+    if penalty is not None:
+        losses["sparsity"] = penalty
+    return losses
+
+
+def _sparsity(state: TrainState) -> Tensor | None:
+    """KAN sparsity penalty on the network inputs (embedded interior points), or None if off."""
+    s, network = state.settings, state.model.network
+    if s.sparsity == 0 or not isinstance(network, KAN) or "interior" not in state.points:
+        return None
+    points = evenly_spaced_rows(state.points["interior"].detach(), SPARSITY_SAMPLES)
+    inputs = state.model.embed(points)
+    return sparsity_penalty(network, inputs, l1=s.sparsity_l1, entropy=s.sparsity_entropy)
 
 
 def _total(state: TrainState, losses: dict[str, Tensor]) -> Tensor:
@@ -275,9 +301,12 @@ def _check_finite(state: TrainState, loss: Tensor, losses: dict[str, Tensor]) ->
 
 
 def _adapt_weights(state: TrainState) -> None:
-    """Gradient-norm balancing (Wang, Teng & Perdikaris 2021) with a moving average."""
+    """Gradient-norm balancing (Wang, Teng & Perdikaris 2021) with a moving average.
+
+    The sparsity penalty keeps its fixed weight: only the physics and data terms are balanced.
+    """
     params = [p for p in state.model.parameters() if p.requires_grad]
-    losses = _losses(state)
+    losses = _losses(state, regularise=False)
     norms = {}
     for label, loss in losses.items():
         grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)

@@ -135,6 +135,9 @@ class TrainingSettings:
     log_every: int = 0
     time_limit: float | None = None
     derivatives: str = "auto"
+    sparsity: float = 0.0
+    sparsity_l1: float = 1.0
+    sparsity_entropy: float = 2.0
 
     def __post_init__(self) -> None:
         t = "training"
@@ -183,6 +186,10 @@ class TrainingSettings:
         if self.time_limit is not None:
             _positive_float(t, "time_limit", self.time_limit)
         _choice(t, "derivatives", self.derivatives, DERIVATIVES)
+        for key in ("sparsity", "sparsity_l1", "sparsity_entropy"):
+            object.__setattr__(
+                self, key, _positive_float(t, key, getattr(self, key), allow_zero=True)
+            )
 
     @property
     def total_steps(self) -> int:

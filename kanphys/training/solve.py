@@ -114,6 +114,7 @@ def solve(
     progress: bool = False,
     plots: bool = True,
     callback: Callback | None = None,
+    symbolic: bool = False,
 ) -> SolveResult:
     """Train a physics-informed network on ``problem`` and evaluate it on the reference.
 
@@ -135,6 +136,9 @@ def solve(
         Write the two PNG files (needs matplotlib).
     callback : callable, optional
         Called with the :class:`TrainState` after every step; returning True stops the run.
+    symbolic : bool
+        Also extract a closed form of every field (:func:`kanphys.discovery.fields.field_formulas`)
+        and add ``formulas`` (per field: formula, its own relative L2 error, ...) to the metrics.
 
     Returns
     -------
@@ -169,6 +173,12 @@ def solve(
         raise
     evaluation = evaluate_reference(problem, state.model)
     result_metrics = metrics(state, evaluation, next(state.model.parameters()).device)
+    if symbolic:
+        from kanphys.discovery.fields import field_formulas
+
+        result_metrics["formulas"] = field_formulas(
+            problem, state.model, evaluation, seed=state.settings.seed
+        )
     if out_dir is not None:
         results.write_checkpoint(state, out_dir)
         results.write_result(result_metrics, out_dir)
