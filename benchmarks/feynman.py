@@ -204,12 +204,18 @@ def rates(records: list[dict[str, Any]], noise: float) -> dict[str, float]:
 
 def tables(records: list[dict[str, Any]], equations: list[dict[str, Any]]) -> str:
     noises = sorted({r["noise"] for r in records})
-    lines = ["| noise | runs | strict | SRBench-style | R^2 > 0.999 |", "|---|---|---|---|---|"]
+    lines = [
+        "| noise | seeds | runs | strict | SRBench-style | R^2 > 0.999 |",
+        "|---|---|---|---|---|---|",
+    ]
     for noise in noises:
         rate = rates(records, noise)
+        seeds = ", ".join(
+            str(s) for s in sorted({r["seed"] for r in records if r["noise"] == noise})
+        )
         lines.append(
-            f"| {noise:g} | {rate['runs']} | {rate['strict']:.1f}% | {rate['srbench']:.1f}% "
-            f"| {rate['r2_ok']:.1f}% |"
+            f"| {noise:g} | {seeds} | {rate['runs']} | {rate['strict']:.1f}% "
+            f"| {rate['srbench']:.1f}% | {rate['r2_ok']:.1f}% |"
         )
     lines += ["", f"Published, for scale: {PUBLISHED}.", ""]
     header = "| id | truth | " + " | ".join(f"strict @{n:g}" for n in noises)
@@ -264,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default="feynman_runs.json", help="runs file (resumable)")
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/discovery.md")
     parser.add_argument("--command", help="command line to quote in the docs")
+    parser.add_argument(
+        "--report-only", action="store_true", help="write the tables from --json, run nothing"
+    )
     args = parser.parse_args(argv)
     equations = load_equations()
     if args.ids:
@@ -280,10 +289,10 @@ def main(argv: list[str] | None = None) -> int:
         for noise in args.noises
         for seed in args.seeds
         for e in equations
-        if (e["id"], seed, noise) not in done
+        if (e["id"], seed, noise) not in done and not args.report_only
     ]
     context = multiprocessing.get_context("spawn")
-    with context.Pool(max(1, args.workers)) as pool:
+    with context.Pool(max(1, min(args.workers, len(tasks) or 1))) as pool:
         for record in pool.imap_unordered(run_one, tasks):
             records.append(record)
             path.write_text(json.dumps(records, indent=1))
@@ -299,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         for r in records
         if r["id"] in wanted and r["seed"] in args.seeds and r["noise"] in args.noises
     ]
+    if not chosen:
+        print("no runs recorded for these ids, seeds and noises")
+        return 1
     text = tables(chosen, equations)
     print(text)
     if not args.no_docs:

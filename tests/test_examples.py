@@ -57,3 +57,17 @@ def test_solve_pde_smoke(tmp_path: Path) -> None:
     assert abs(results["kappa"] - 0.1) < 0.02
     assert (tmp_path / "forward" / "result.json").is_file()
     assert (tmp_path / "inverse" / "solution.png").is_file()
+
+
+@pytest.mark.examples
+def test_discover_law_smoke(tmp_path: Path) -> None:
+    import sympy
+
+    results = load("discover_law").main(["--smoke", "--output", str(tmp_path)])
+    law = results["law"]
+    m1, m2, r = law.symbols_
+    # 1% noise: the inverse-square law with G within 1% of 6.674
+    ratio = sympy.simplify(law.formula_ / (m1 * m2 / r**2))
+    assert not ratio.free_symbols and abs(float(ratio) / 6.674 - 1) < 0.01
+    assert results["r2_test"] > 0.999
+    assert (tmp_path / "kan.png").stat().st_size > 1000

@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -172,11 +173,11 @@ def read_table(
 
 
 def check_dataset(
-    X: np.ndarray | Sequence[Sequence[float]],
-    y: np.ndarray | Sequence[float],
+    X: Any,
+    y: Any,
     names: Sequence[str] | None = None,
     *,
-    target: str = "y",
+    target: str | None = None,
     nan_policy: str = "drop",
 ) -> Dataset:
     """Validate in-memory measurements (the estimator's ``fit`` calls this).
@@ -187,7 +188,8 @@ def check_dataset(
     y : array, shape (N,) or (N, 1)
     names : list of str, optional
         Input names; ``x0, x1, ...`` by default.
-    target : str
+    target : str, optional
+        Name of the target; ``"y"`` by default (``"target"`` when an input is called ``y``).
     nan_policy : {"drop", "raise"}
 
     Returns
@@ -210,6 +212,8 @@ def check_dataset(
     if X.shape[1] == 0:
         raise ShapeError("X has no input columns")
     names = [f"x{i}" for i in range(X.shape[1])] if names is None else list(names)
+    if target is None:  # "y" unless an input already has that name
+        target = "y" if "y" not in names else "target"
     if len(names) != X.shape[1]:
         raise ShapeError(f"names has {len(names)} entries but X has {X.shape[1]} columns")
     for name in names:

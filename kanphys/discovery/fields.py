@@ -79,7 +79,10 @@ def field_formulas(
     formulas: dict[str, dict[str, Any]] = {}
     for f, name in enumerate(problem.fields):
         # the network's own error acts as noise on the samples
-        estimator = LawDiscovery(seed=seed, time_limit=time_limit, noise_aware=True)
+        # (structured, not random: snaps that move the error by up to 10% are accepted)
+        estimator = LawDiscovery(
+            seed=seed, time_limit=time_limit, noise_aware=True, snap_tolerance=0.1
+        )
         try:
             estimator.fit(X, values[:, f], names=list(problem.inputs), target=name)
         except KanphysError as err:

@@ -132,7 +132,7 @@ class LawDiscovery:
         ``1 - R^2`` below which an edge fit counts as certain in the progressive mode.
     snap_tolerance : float
         A constant is snapped to a simple value when the validation RMSE grows by at most this
-        fraction (five times more with ``noise_aware``).
+        fraction.
     max_snap_constants : int
         Formulas with more free constants than this are refitted but not snapped (they are not
         simple laws, and snapping costs a refit per constant).
@@ -258,7 +258,7 @@ class LawDiscovery:
         y: Any,
         names: Sequence[str] | None = None,
         *,
-        target: str = "y",
+        target: str | None = None,
         nan_policy: str = "drop",
     ) -> LawDiscovery:
         """Discover a law ``y = f(X)``.
@@ -269,8 +269,9 @@ class LawDiscovery:
         y : array, shape (N,)
         names : list of str, optional
             Variable names used in the formula; ``x0, x1, ...`` by default.
-        target : str
-            Name of ``y`` (for messages and the CLI's result file).
+        target : str, optional
+            Name of ``y`` (for messages and the result); ``"y"`` by default, ``"target"``
+            when an input is called ``y``.
         nan_policy : {"drop", "raise"}
             Rows with NaN/inf: drop them (reported in ``notes_``) or refuse.
 
@@ -366,7 +367,7 @@ class LawDiscovery:
         prediction = self._evaluate(self.formula_, X[test])
         self.r2_test_ = _r2(prediction, y[test])
         self.rmse_test_ = _rmse(prediction, y[test])
-        self.pareto_ = [
+        self.pareto_: list[Candidate] = [
             replace(c, r2_test=_r2(self._evaluate(expr, X[test]), y[test]))
             for c, expr in zip(self.pareto_, self._front_exprs, strict=True)
         ]

@@ -191,7 +191,7 @@ def _extract(
     entry["network_rmse_val"] = network_rmse_user
     symbolic, edges = _fix_progressively(owner, model, u, t, deadline)
     # the formula in the user's variables, refitted and snapped
-    (expression,) = network_formula(symbolic, view.input_expressions(kept_symbols))
+    (expression,) = network_formula(symbolic, view.input_expressions(kept_symbols, kept))
     expression = view.output_expression(expression, context.symbols)
     # refit and snap on all inputs: a ratio view's factor may be an input the network dropped
     every = context.symbols
@@ -211,7 +211,7 @@ def _extract(
             refitted, _ = refit_constants(merged, context.X, context.y, every)
         except KanphysError as err:
             logger.info("refit failed in view %s: %s", view.name, err)
-    tolerance = owner.snap_tolerance * (5.0 if owner.noise_aware else 1.0)
+    tolerance = owner.snap_tolerance
     constants = len(refitted.atoms(sympy.Float))
     late = time.perf_counter() > deadline and constants > 6
     if constants > owner.max_snap_constants or late:

@@ -63,10 +63,15 @@ class View:
             values = values / X[:, self.factor] ** self.factor_power
         return np.exp(values) if self.log_target else values
 
-    def input_expressions(self, symbols: Sequence[sympy.Symbol]) -> list[sympy.Expr]:
-        """The network inputs as expressions of the user's variables."""
+    def input_expressions(
+        self, symbols: Sequence[sympy.Symbol], columns: Sequence[int] | None = None
+    ) -> list[sympy.Expr]:
+        """The network inputs as expressions of the user's variables ``symbols``, which are
+        the input ``columns`` of the data (all of them by default)."""
+        columns = range(len(symbols)) if columns is None else columns
         exprs = []
-        for symbol, low, high in zip(symbols, self.low, self.high, strict=True):
+        for symbol, k in zip(symbols, columns, strict=True):
+            low, high = self.low[k], self.high[k]
             value = sympy.log(symbol) if self.log_inputs else symbol
             slope = sympy.Float(2.0 / (high - low))
             exprs.append(slope * value - sympy.Float(2.0 * low / (high - low) + 1.0))

@@ -170,7 +170,7 @@ def restore_checkpoint(state: TrainState, path: Path) -> None:
                 f"(fingerprint {metadata['fingerprint']} != {fingerprint}); start a new run "
                 f"in another directory or without --resume"
             )
-        current = {"model": state.model_settings, "training": state.settings}
+        current: dict[str, Any] = {"model": state.model_settings, "training": state.settings}
         changed = [
             f"{table}.{key}"
             for table in ("model", "training")
