@@ -195,13 +195,19 @@ def _extract(
     expression = view.output_expression(expression, context.symbols)
     # refit and snap on all inputs: a ratio view's factor may be an input the network dropped
     every = context.symbols
-    refitted = drop_negligible_terms(expression, context.X, every)
+    # terms below round-off are negligible; with noise_aware, so are terms below the noise
+    # level, which the network's validation error estimates
+    negligible = 1e-6
+    if owner.noise_aware:
+        spread = float(np.sqrt(np.mean(context.y_val**2)))
+        negligible = max(negligible, network_rmse_user / spread if spread > 0 else 0.0)
+    refitted = drop_negligible_terms(expression, context.X, every, relative=negligible)
     for _ in range(2):  # the refit may drive more terms to nothing: drop them and refit again
         try:
             refitted, _ = refit_constants(refitted, context.X, context.y, every)
         except KanphysError as err:
             logger.info("refit failed in view %s: %s", view.name, err)
-        cleaned = drop_negligible_terms(refitted, context.X, every)
+        cleaned = drop_negligible_terms(refitted, context.X, every, relative=negligible)
         if cleaned == refitted:
             break
         refitted = cleaned
