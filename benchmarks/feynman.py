@@ -176,6 +176,7 @@ def run_one(task: tuple[dict[str, Any], int, float, dict[str, Any]]) -> dict[str
         estimator.fit(X, y, names=names)
         record.update(
             formula=estimator.formula_string_,
+            view=next(c.view for c in estimator.pareto_ if c.chosen),
             r2_test=estimator.r2_test_,
             wall_time_s=time.perf_counter() - started,
         )
@@ -269,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=300.0, help="seconds per run")
     parser.add_argument("--json", default="feynman_runs.json", help="runs file (resumable)")
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/discovery.md")
+    parser.add_argument(
+        "--no-structure", action="store_true", help="LawDiscovery(structure=False): KAN views only"
+    )
     parser.add_argument("--command", help="command line to quote in the docs")
     parser.add_argument(
         "--report-only", action="store_true", help="write the tables from --json, run nothing"
@@ -283,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args.json)
     records = json.loads(path.read_text()) if path.exists() else []
     done = {(r["id"], r["seed"], r["noise"]) for r in records}
-    settings = {"time_limit": args.time_limit}
+    settings = {"time_limit": args.time_limit, "structure": not args.no_structure}
     tasks = [
         (e, seed, noise, settings)
         for noise in args.noises

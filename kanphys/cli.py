@@ -169,6 +169,7 @@ def _discover(args: argparse.Namespace) -> int:
         print(f"discovering {data.target} = f({', '.join(data.names)}) from {len(data.y)} rows")
     estimator = LawDiscovery(
         noise_aware=args.noise_aware,
+        structure=not args.no_structure,
         time_limit=args.time_limit,
         seed=args.seed,
         device=args.device,
@@ -188,6 +189,8 @@ def _discover(args: argparse.Namespace) -> int:
             mark = "*" if c["chosen"] else " "
             print(f"  {mark} {c['complexity']:>3}  {c['rmse_val']:.3e}  {c['formula']}")
         files = "result.json" + ("" if picture is None else ", kan.png")
+        if picture is None and not args.no_plots:
+            print("kan.png     not drawn: the closed-form search found the law before any network")
         print(f"outputs     {out}/ ({files}) in {result['wall_time_s']:.1f} s")
     return 0
 
@@ -321,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--seed", type=int, default=0)
     discover.add_argument("--device", default="cpu", help="cpu | auto | cuda")
     discover.add_argument("--no-plots", action="store_true", help="skip kan.png")
+    discover.add_argument(
+        "--no-structure",
+        action="store_true",
+        help="skip the closed-form and symmetry search; use the KAN views only",
+    )
     discover.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     discover.add_argument("--json", action="store_true", help="print result.json to stdout")
     discover.set_defaults(handler=_discover)

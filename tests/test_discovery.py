@@ -146,6 +146,11 @@ def test_discover_cli(tmp_path, capsys):
     assert "formula     F = a*m" in printed
     result = json.loads((out / "result.json").read_text())
     assert result["formula"] == "a*m" and result["r2_test"] > 1 - 1e-12
+    # found in closed form before any network: no diagram, and the reason is printed
+    assert "kan.png     not drawn" in printed and not (out / "kan.png").exists()
+    assert result["structure"]["steps"][0]["exact"] is True
+    status = main(["discover", str(path), "--target", "F", "--no-structure", "--out", str(out)])
+    assert status == 0 and "formula     F = a*m" in capsys.readouterr().out
     assert (out / "kan.png").stat().st_size > 1000
     status = main(["discover", str(path), "--target", "G", "--out", str(out)])
     assert status == 2

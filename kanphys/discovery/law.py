@@ -139,6 +139,13 @@ class LawDiscovery:
     selection_tolerance : float
         A simpler formula is chosen when its validation RMSE is at most
         ``(1 + selection_tolerance) * best + floor``.
+    structure : bool
+        First search closed forms directly and through the law's symmetries
+        (:func:`~kanphys.discovery.structure.structured_search`: rational functions of
+        transformed variables, reduced by translation and scaling symmetries read from a KAN
+        surrogate's gradients); its formulas join the KAN views' on the Pareto front.
+    structure_share : float
+        Fraction of ``time_limit`` the structure search may use.
     time_limit : float
         Seconds; views not started when it passes are skipped.
     seed : int
@@ -185,6 +192,8 @@ class LawDiscovery:
         certain_fit: float = 1e-6,
         snap_tolerance: float = 0.02,
         max_snap_constants: int = 16,
+        structure: bool = True,
+        structure_share: float = 0.5,
         time_limit: float = 300.0,
         seed: int = 0,
         device: str | torch.device | None = "cpu",
@@ -211,6 +220,8 @@ class LawDiscovery:
         self.certain_fit = certain_fit
         self.snap_tolerance = snap_tolerance
         self.max_snap_constants = max_snap_constants
+        self.structure = structure
+        self.structure_share = structure_share
         self.time_limit = time_limit
         self.seed = seed
         self.device = device
@@ -244,6 +255,11 @@ class LawDiscovery:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0 or not math.isfinite(value):
                 raise ConfigError(f"{name} must be a finite number >= 0; received {value!r}")
+        if not isinstance(self.structure, bool):
+            raise ConfigError(f"structure must be True or False; received {self.structure!r}")
+        share = self.structure_share
+        if not isinstance(share, (int, float)) or not 0 < share <= 1:
+            raise ConfigError(f"structure_share must be a number in (0, 1]; received {share!r}")
         for name in ("test_fraction", "validation_fraction"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 < value < 0.5:
@@ -320,6 +336,11 @@ class LawDiscovery:
         generator = torch.Generator().manual_seed(self.seed)
         deadline = start + float(self.time_limit)
         exact = 1e-9 * float(np.std(y[val]))
+        self.structure_: dict[str, Any] = {}
+        if self.structure:
+            candidates += self._structure_candidates(
+                X[train], y[train], X[val], y[val], start + self.structure_share * self.time_limit
+            )
         # every view gets an equal share of the time left; the ratio views share one
         shares = [
             1.0 / sum(k == "ratio" for k, _, _ in views) if kind == "ratio" else 1.0
@@ -375,9 +396,98 @@ class LawDiscovery:
         self.wall_time_s_ = time.perf_counter() - start
         return self
 
+    def _structure_candidates(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        X_val: np.ndarray,
+        y_val: np.ndarray,
+        deadline: float,
+    ) -> list[dict[str, Any]]:
+        """Formulas of the structure search, refitted on the training rows, snapped and
+        simplified, as candidates for the front (the most accurate few are finished)."""
+        from kanphys.discovery.structure import StructureReport, structured_search
+        from kanphys.symbolic.constants import (
+            complexity,
+            refit_constants,
+            simplify_formula,
+            snap_constants,
+        )
+
+        tic = time.perf_counter()
+        report = StructureReport()
+        rows = np.random.default_rng(self.seed).permutation(len(y))[: self.max_train_rows]
+        try:
+            formulas = structured_search(
+                X[rows], y[rows], self.symbols_, deadline=deadline, seed=self.seed, report=report
+            )
+        except (KanphysError, ArithmeticError, RuntimeError, ValueError) as err:
+            logger.warning("structure search failed: %s", err)
+            self.structure_ = {"error": f"{type(err).__name__}: {err}"}
+            return []
+        scored = []
+        for expr in dict.fromkeys(_clean_floats(f) for f in formulas):
+            prediction = self._evaluate(expr, X_val)
+            rmse = _rmse(prediction, y_val)
+            if math.isfinite(rmse):
+                scored.append((rmse, expr))
+        scored.sort(key=lambda item: (item[0], complexity(item[1])))
+        exact = 1e-9 * float(np.std(y_val))
+        if scored and scored[0][0] <= exact:
+            # exact formulas make the others moot: finishing them costs a refit per snap
+            scored = [item for item in scored if item[0] <= exact]
+        found: list[dict[str, Any]] = []
+        for _, expr in scored[:6]:
+            try:
+                refitted, _ = refit_constants(expr, X, y, self.symbols_)
+                constants = len(refitted.atoms(sympy.Float))
+                late = time.perf_counter() > deadline and constants > 4
+                if constants > self.max_snap_constants or late:
+                    chain = [(refitted, math.nan)]
+                else:
+                    chain = snap_constants(
+                        refitted,
+                        X,
+                        y,
+                        self.symbols_,
+                        X_val=X_val,
+                        y_val=y_val,
+                        tolerance=self.snap_tolerance,
+                    )
+            except KanphysError as err:
+                logger.info("structure formula %s not refitted: %s", expr, err)
+                chain = [(expr, math.nan)]
+            for stage, (formula, _) in enumerate(chain):
+                formula = simplify_formula(formula)
+                prediction = self._evaluate(formula, X_val)
+                rmse = _rmse(prediction, y_val)
+                found.append(
+                    {
+                        "expr": formula,
+                        "complexity": int(complexity(formula)),
+                        "score_complexity": int(complexity(formula))
+                        + len(formula.atoms(sympy.Float)),
+                        "rmse_val": rmse if math.isfinite(rmse) else math.inf,
+                        "r2_val": _r2(prediction, y_val),
+                        "view": "structure",
+                        "stage": "refit" if stage == 0 else f"snap {stage}",
+                        "network_rmse_val": math.inf,
+                    }
+                )
+        self.structure_ = {
+            "steps": report.steps,
+            "formulas": len(scored),
+            "seconds": time.perf_counter() - tic,
+        }
+        return found
+
     def _choose(self, candidates: list[dict[str, Any]], y_val: np.ndarray) -> None:
         """Pareto front over (complexity, validation RMSE) and the chosen formula."""
-        ordered = sorted(candidates, key=lambda c: (c["score_complexity"], c["rmse_val"]))
+        # at equal complexity score, fewer free constants first: q/(4 pi r) before 0.0796 q/r
+        ordered = sorted(
+            candidates,
+            key=lambda c: (c["score_complexity"], len(c["expr"].atoms(sympy.Float)), c["rmse_val"]),
+        )
         front: list[dict[str, Any]] = []
         for candidate in ordered:
             if not math.isfinite(candidate["rmse_val"]):
@@ -385,7 +495,8 @@ class LawDiscovery:
             if front and candidate["rmse_val"] >= front[-1]["rmse_val"]:
                 continue
             if front and candidate["score_complexity"] == front[-1]["score_complexity"]:
-                front[-1] = candidate
+                if candidate["rmse_val"] < 0.9 * front[-1]["rmse_val"]:
+                    front[-1] = candidate
                 continue
             front.append(candidate)
         if not front:
@@ -444,17 +555,26 @@ class LawDiscovery:
         return _r2(prediction, np.asarray(y, dtype=np.float64).reshape(-1))
 
     def plot(self, path: Any) -> Any:
-        """Draw the chosen view's pruned network (``kan.png``): every edge as its activation
-        curve on the training inputs, titled with its fitted symbol."""
+        """Draw a pruned network of the fit (``kan.png``): every edge as its activation curve
+        on the training inputs, titled with its fitted symbol.
+
+        The network is the chosen formula's view's; when the formula came from the structure
+        search, the network of the most accurate KAN view. Returns the path, or ``None`` when
+        no network was trained (the closed-form search found an exact law first).
+        """
         from pathlib import Path
 
         from kanphys.plotting import plot_kan
 
         self._check_fitted()
         view = next(c.view for c in self.pareto_ if c.chosen)
-        network = self.networks_.get(view)
-        if network is None:
-            raise ConfigError(f"no network was kept for view {view!r}")
+        if view not in self.networks_:
+            ranked = sorted(self.pareto_, key=lambda c: c.rmse_val)
+            kept = [c for c in ranked if c.view in self.networks_]
+            if not kept:
+                return None
+            view = kept[0].view
+        network = self.networks_[view]
         return plot_kan(
             network["model"],
             network["inputs"],
@@ -486,8 +606,23 @@ class LawDiscovery:
             "rows": {"train": self.n_train_, "validation": self.n_val_, "test": self.n_test_},
             "dropped_rows": self.dropped_rows_,
             "notes": list(self.notes_),
+            "structure": self.structure_,
             "wall_time_s": self.wall_time_s_,
         }
+
+
+def _clean_floats(expr: sympy.Expr) -> sympy.Expr:
+    """Floats within round-off (1e-9) of a fraction with a denominator up to 12 become that
+    fraction: exact fits need no refit to lose their ``1.0 *`` and ``0.999999999``."""
+    from fractions import Fraction
+
+    mapping = {}
+    for number in expr.atoms(sympy.Float):
+        value = float(number)
+        fraction = Fraction(value).limit_denominator(12)
+        if abs(value - float(fraction)) <= 1e-9 * max(1.0, abs(value)):
+            mapping[number] = sympy.Rational(fraction.numerator, fraction.denominator)
+    return expr.xreplace(mapping) if mapping else expr
 
 
 def _symbols(data: Dataset) -> list[sympy.Symbol]:

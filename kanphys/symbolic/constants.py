@@ -38,6 +38,11 @@ SNAP_MULTIPLIERS: tuple[sympy.Expr, ...] = (
     sympy.sqrt(2),
     sympy.sqrt(sympy.pi),
     sympy.sqrt(2 * sympy.pi),
+    1 / sympy.sqrt(sympy.pi),
+    1 / sympy.sqrt(2 * sympy.pi),
+    sympy.pi**2,
+    sympy.pi**-2,
+    sympy.pi**-3,
 )
 MAX_DENOMINATOR = 12
 #: ``count_ops`` above which :func:`sympy.simplify` is skipped: under it a call takes ~0.1-1 s
@@ -259,7 +264,8 @@ def snap_constants(
 
     1. Refit all constants (:func:`refit_constants`); its error is the reference ``e_ref``.
     2. For every Float constant list simple targets (``0``; integers and ``p/q``, ``q <= 12``,
-       times ``1, pi, 1/pi, sqrt(2), sqrt(pi), sqrt(2 pi)``; exponents of powers snap to
+       times ``1, pi, 1/pi, sqrt(2), sqrt(pi), sqrt(2 pi), 1/sqrt(pi), 1/sqrt(2 pi), pi^2,
+       pi^-2, pi^-3``; exponents of powers snap to
        integers and halves only), keep the ``max_candidates`` nearest per constant, and try all
        of them nearest first (distance ``|c - s| / max(|s|, 1)``).
     3. A tentative snap refits the remaining Float constants and is accepted when
