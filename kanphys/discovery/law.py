@@ -144,8 +144,10 @@ class LawDiscovery:
         (:func:`~kanphys.discovery.structure.structured_search`: rational functions of
         transformed variables, reduced by translation and scaling symmetries read from a KAN
         surrogate's gradients); its formulas join the KAN views' on the Pareto front.
-    structure_share : float
-        Fraction of ``time_limit`` the structure search may use.
+    structure_share : float, optional
+        Fraction of ``time_limit`` the structure search may use; by default 0.5, or 0.25 with
+        ``noise_aware`` (noisy data have no exact closed form to stop the search early, and
+        the KAN views need the time).
     time_limit : float
         Seconds; views not started when it passes are skipped.
     seed : int
@@ -193,7 +195,7 @@ class LawDiscovery:
         snap_tolerance: float = 0.02,
         max_snap_constants: int = 16,
         structure: bool = True,
-        structure_share: float = 0.5,
+        structure_share: float | None = None,
         time_limit: float = 300.0,
         seed: int = 0,
         device: str | torch.device | None = "cpu",
@@ -258,7 +260,7 @@ class LawDiscovery:
         if not isinstance(self.structure, bool):
             raise ConfigError(f"structure must be True or False; received {self.structure!r}")
         share = self.structure_share
-        if not isinstance(share, (int, float)) or not 0 < share <= 1:
+        if share is not None and (not isinstance(share, (int, float)) or not 0 < share <= 1):
             raise ConfigError(f"structure_share must be a number in (0, 1]; received {share!r}")
         for name in ("test_fraction", "validation_fraction"):
             value = getattr(self, name)
@@ -338,8 +340,11 @@ class LawDiscovery:
         exact = 1e-9 * float(np.std(y[val]))
         self.structure_: dict[str, Any] = {}
         if self.structure:
+            share = self.structure_share
+            if share is None:
+                share = 0.25 if self.noise_aware else 0.5
             candidates += self._structure_candidates(
-                X[train], y[train], X[val], y[val], start + self.structure_share * self.time_limit
+                X[train], y[train], X[val], y[val], start + share * self.time_limit
             )
         # every view gets an equal share of the time left; the ratio views share one
         shares = [
@@ -437,12 +442,14 @@ class LawDiscovery:
             # exact formulas make the others moot: finishing them costs a refit per snap
             scored = [item for item in scored if item[0] <= exact]
         found: list[dict[str, Any]] = []
-        for _, expr in scored[:6]:
+        for position, (_, expr) in enumerate(scored[:6]):
+            late = time.perf_counter() > deadline
+            if late and position >= 2:  # the views need the time more
+                break
             try:
                 refitted, _ = refit_constants(expr, X, y, self.symbols_)
                 constants = len(refitted.atoms(sympy.Float))
-                late = time.perf_counter() > deadline and constants > 4
-                if constants > self.max_snap_constants or late:
+                if constants > self.max_snap_constants or (late and constants > 4):
                     chain = [(refitted, math.nan)]
                 else:
                     chain = snap_constants(
