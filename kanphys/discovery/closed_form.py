@@ -372,6 +372,17 @@ def _feature_combinations(
     return combos
 
 
+def _solve(A: np.ndarray, support: np.ndarray) -> np.ndarray | None:
+    """The null vector of ``A``'s ``support`` columns, scattered into all columns; ``None``
+    when there is none or it is not unique."""
+    solved = _null_vector(A[:, support])
+    if solved is None or solved[2]:
+        return None
+    coefficients = np.zeros(A.shape[1])
+    coefficients[support] = solved[0]
+    return coefficients
+
+
 def _fit_pair(
     U: np.ndarray,
     target: np.ndarray,
@@ -392,32 +403,25 @@ def _fit_pair(
     if not np.isfinite(A).all():
         return []
     n_p = len(numerator)
+    norms = np.linalg.norm(A, axis=0)
     support = np.ones(A.shape[1], dtype=bool)
     results: list[LeafCandidate] = []
+    solved = _solve(A, support)
+    if solved is None:
+        return []
+    coefficients: np.ndarray = solved
     for threshold in (0.0, 1e-6, 1e-3, 1e-2, 5e-2):
-        solved = _null_vector(A[:, support])
-        if solved is None:
-            break
-        vector, _, degenerate = solved
-        if degenerate:
-            break
-        coefficients = np.zeros(A.shape[1])
-        coefficients[support] = vector
-        # thresholds act on each term's size on the data (coefficient times column norm)
-        size = np.abs(coefficients) * np.linalg.norm(A, axis=0)
-        new_support = size > threshold * size.max()
-        if threshold and new_support.sum() < support.sum():
+        if threshold:
+            # thresholds act on each term's size on the data (coefficient times column norm)
+            size = np.abs(coefficients) * norms
+            new_support = size > threshold * size.max()
+            if new_support.sum() == support.sum():
+                continue
             support = new_support
-            solved = _null_vector(A[:, support])
+            solved = _solve(A, support)
             if solved is None:
                 break
-            vector, _, degenerate = solved
-            if degenerate:
-                break
-            coefficients = np.zeros(A.shape[1])
-            coefficients[support] = vector
-        elif threshold:
-            continue
+            coefficients = solved
         candidate = _candidate(
             coefficients[:n_p],
             coefficients[n_p:],
