@@ -10,7 +10,7 @@ import torch
 
 from kanphys.errors import ConfigError
 
-__all__ = ["environment_info", "resolve_device", "resolve_dtype"]
+__all__ = ["environment_info", "random_tensor", "resolve_device", "resolve_dtype"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -52,6 +52,26 @@ def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
     if dtype not in _DTYPES.values():
         raise ConfigError(f"dtype must be one of {sorted(_DTYPES)}; received {dtype!r}")
     return dtype
+
+
+def random_tensor(
+    kind: str,
+    shape: tuple[int, ...],
+    *,
+    generator: torch.Generator | None,
+    dtype: torch.dtype | None,
+    device: torch.device | None,
+) -> torch.Tensor:
+    """Uniform (``kind="rand"``) or normal (``"randn"``) samples drawn on ``generator``'s device.
+
+    A seeded CPU generator gives the same numbers whatever ``device`` the tensor lands on, so a
+    model initialised with one seed is the same on the CPU and on a GPU.
+    """
+    draw = torch.rand if kind == "rand" else torch.randn
+    if generator is None:
+        return draw(shape, dtype=dtype, device=device)
+    values = draw(shape, generator=generator, dtype=dtype, device=generator.device)
+    return values.to(device) if device is not None else values
 
 
 def dtype_name(dtype: torch.dtype) -> str:

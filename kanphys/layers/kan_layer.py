@@ -13,7 +13,7 @@ from kanphys.basis import BasisValues, get_basis
 from kanphys.errors import ConfigError, check_int
 from kanphys.layers.activations import get_activation
 from kanphys.layers.symbolic_edges import SymbolicEdges
-from kanphys.runtime import resolve_device, resolve_dtype
+from kanphys.runtime import random_tensor, resolve_device, resolve_dtype
 
 __all__ = ["KANLayer", "LayerTrace", "initial_grid"]
 
@@ -143,7 +143,9 @@ class KANLayer(nn.Module):
             "mask", torch.ones(in_features, out_features, dtype=dtype, device=device)
         )
         shape = (in_features, out_features)
-        noise = torch.rand(*shape, count, generator=generator, dtype=dtype, device=device)
+        noise = random_tensor(
+            "rand", (*shape, count), generator=generator, dtype=dtype, device=device
+        )
         self.coefficients = nn.Parameter((noise - 0.5) * (noise_scale / grid_size))
         self.spline_weight = nn.Parameter(
             torch.full(shape, in_features**-0.5, dtype=dtype, device=device)
@@ -152,7 +154,7 @@ class KANLayer(nn.Module):
         if base_activation is None:
             self.base_weight = None
         else:
-            uniform = torch.rand(*shape, generator=generator, dtype=dtype, device=device)
+            uniform = random_tensor("rand", shape, generator=generator, dtype=dtype, device=device)
             self.base_weight = nn.Parameter((2 * uniform - 1) * in_features**-0.5)
         self.register_module("symbolic", None)
 

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from kanphys.errors import ConfigError, check_int
 from kanphys.layers import get_activation
 from kanphys.models.base import Network, config_from_dict, register_model
-from kanphys.runtime import resolve_device, resolve_dtype
+from kanphys.runtime import random_tensor, resolve_device, resolve_dtype
 
 __all__ = ["MLP", "MLPConfig"]
 
@@ -84,8 +84,8 @@ class MLP(Network):
             linear = nn.Linear(fan_in, fan_out, dtype=dtype, device=device)
             with torch.no_grad():
                 std = math.sqrt(2.0 / (fan_in + fan_out))
-                noise = torch.randn(
-                    fan_out, fan_in, generator=generator, dtype=dtype, device=device
+                noise = random_tensor(
+                    "randn", (fan_out, fan_in), generator=generator, dtype=dtype, device=device
                 )
                 linear.weight.copy_(noise * std)
                 linear.bias.zero_()

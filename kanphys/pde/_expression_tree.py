@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_DERIVATIVE_ORDER",
     "MAX_POWER_DIGITS",
+    "MAX_TOKENS",
     "NON_FINITE",
     "Context",
     "NumericError",
@@ -37,6 +39,12 @@ __all__ = [
 
 MAX_DEPTH = 100
 """Deepest nesting of the syntax tree (chains of ``+``/``-`` and ``*``/``/`` count once)."""
+MAX_TOKENS = 2_500
+"""Most tokens (names, numbers, operators, parentheses) in one expression.
+
+Checked before Python's parser runs, whose own limits on operator chains differ between
+versions (3.11 gives up on ``x+x+...`` long before 3.12 does)."""
+_TOKEN = r"\*\*|\w+(?:\.\w*)?|\.\w+|\S"
 MAX_POWER_DIGITS = 400
 """Largest ``|exponent * log10|base||`` of a power of two constants."""
 MAX_DERIVATIVE_ORDER = 8
@@ -188,6 +196,9 @@ class Context:
 
 def parse_tree(ctx: Context) -> ast.expr:
     """Parse ``ctx.text`` into a syntax tree (nothing is executed)."""
+    tokens = sum(1 for _ in re.finditer(_TOKEN, ctx.text))
+    if tokens > MAX_TOKENS:
+        ctx.fail(f"expression has {tokens} tokens; at most {MAX_TOKENS} (simplify or split it)")
     try:
         return ast.parse(ctx.text, mode="eval").body
     except SyntaxError as err:

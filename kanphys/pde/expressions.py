@@ -7,10 +7,11 @@ the tree is walked node by node against a whitelist (numbers, names, ``+ - * / *
 are built directly. Anything else raises :class:`~kanphys.errors.SpecError` naming the source
 file, the spec field, the offending token and what is allowed.
 
-Denial-of-service guards: expressions are at most :data:`MAX_LENGTH` characters and
-:data:`MAX_DEPTH` levels deep, powers of constants may not exceed :data:`MAX_POWER_DIGITS`
-decimal digits (``9**9**9`` fails at once), functions of constants must stay within float range,
-and derivatives have total order at most :data:`MAX_DERIVATIVE_ORDER`.
+Denial-of-service guards: expressions are at most :data:`MAX_LENGTH` characters,
+:data:`MAX_TOKENS` tokens and :data:`MAX_DEPTH` levels deep, powers of constants may not
+exceed :data:`MAX_POWER_DIGITS` decimal digits (``9**9**9`` fails at once), functions of
+constants must stay within float range, and derivatives have total order at most
+:data:`MAX_DERIVATIVE_ORDER`.
 
 Representation (see :mod:`kanphys.pde.problem`): inputs and parameters are real symbols, a field
 ``u`` is ``u(x, t)`` (:func:`~kanphys.pde.problem.field_function`) and ``u_xt`` or
@@ -31,6 +32,7 @@ from kanphys.pde._expression_tree import (
     MAX_DEPTH,
     MAX_DERIVATIVE_ORDER,
     MAX_POWER_DIGITS,
+    MAX_TOKENS,
     NON_FINITE,
     Context,
     NumericError,
@@ -48,6 +50,7 @@ __all__ = [
     "MAX_DERIVATIVE_ORDER",
     "MAX_LENGTH",
     "MAX_POWER_DIGITS",
+    "MAX_TOKENS",
     "RESERVED_NAMES",
     "parse_constant",
     "parse_equation",
