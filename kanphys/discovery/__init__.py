@@ -2,5 +2,16 @@
 
 from kanphys.discovery.data import Dataset, check_dataset, read_table
 from kanphys.discovery.law import Candidate, LawDiscovery, ViewReport
+from kanphys.discovery.properties import Fact, StructureFacts, structure
 
-__all__ = ["Candidate", "Dataset", "LawDiscovery", "ViewReport", "check_dataset", "read_table"]
+__all__ = [
+    "Candidate",
+    "Dataset",
+    "Fact",
+    "LawDiscovery",
+    "StructureFacts",
+    "ViewReport",
+    "check_dataset",
+    "read_table",
+    "structure",
+]

@@ -16,7 +16,7 @@ The search runs over
   ``cos(x)`` (at most ``max_mapped`` variables mapped at once, and only for problems of at
   most four variables).
 
-It is the leaf solver of the structure search (:mod:`kanphys.discovery.structure`), which
+It is the leaf solver of the structure search (:mod:`kanphys.discovery.reduction`), which
 first reduces a law to such small pieces; it is the "polynomial fit" of AI Feynman
 (Udrescu & Tegmark 2020) extended to rational functions and transformed variables.
 Candidates are returned in the leaf's own symbols, with float coefficients: the caller

@@ -141,7 +141,7 @@ class LawDiscovery:
         ``(1 + selection_tolerance) * best + floor``.
     structure : bool
         First search closed forms directly and through the law's symmetries
-        (:func:`~kanphys.discovery.structure.structured_search`: rational functions of
+        (:func:`~kanphys.discovery.reduction.structured_search`: rational functions of
         transformed variables, reduced by translation and scaling symmetries read from a KAN
         surrogate's gradients); its formulas join the KAN views' on the Pareto front.
     structure_share : float, optional
@@ -411,7 +411,7 @@ class LawDiscovery:
     ) -> list[dict[str, Any]]:
         """Formulas of the structure search, refitted on the training rows, snapped and
         simplified, as candidates for the front (the most accurate few are finished)."""
-        from kanphys.discovery.structure import StructureReport, structured_search
+        from kanphys.discovery.reduction import StructureReport, structured_search
         from kanphys.symbolic.constants import (
             complexity,
             refit_constants,

@@ -147,15 +147,26 @@ class Surrogate:
         with torch.no_grad():
             return float(torch.sqrt(torch.mean((self.model(u) - t) ** 2))) * self.std
 
-    def gradient(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The modelled target (``log|y|`` when :attr:`log_target`, else ``y``), ``(N,)``,
-        and its gradient with respect to the original inputs, ``(N, d)``."""
-        x = torch.as_tensor(np.asarray(X, dtype=np.float64)).requires_grad_(True)
+    def _modelled(self, x: torch.Tensor) -> torch.Tensor:
+        """The modelled target (``log|y|`` or ``y``) at original inputs, differentiable."""
         logs = torch.as_tensor(self.log_inputs)
         u = torch.where(logs, torch.log(torch.where(logs, x, torch.ones_like(x))), x)
         low = torch.as_tensor(self.low)
         span = torch.as_tensor(self.span)
-        out = self.model(2.0 * (u - low) / span - 1.0)[:, 0] * self.std + self.mean
+        out: torch.Tensor = self.model(2.0 * (u - low) / span - 1.0)[:, 0] * self.std + self.mean
+        return out
+
+    def torch_function(self, x: torch.Tensor) -> torch.Tensor:
+        """The surrogate of ``y`` at original inputs ``(N, d)`` (float64), differentiable by
+        torch: what :func:`~kanphys.discovery.properties.structure` tests."""
+        out = self._modelled(x)
+        return self.sign * torch.exp(out) if self.sign else out
+
+    def gradient(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The modelled target (``log|y|`` when :attr:`log_target`, else ``y``), ``(N,)``,
+        and its gradient with respect to the original inputs, ``(N, d)``."""
+        x = torch.as_tensor(np.asarray(X, dtype=np.float64)).requires_grad_(True)
+        out = self._modelled(x)
         (grad,) = torch.autograd.grad(out.sum(), x)
         return out.detach().numpy(), grad.numpy()
 

@@ -10,7 +10,7 @@ import sympy
 import torch
 
 from kanphys.discovery import LawDiscovery
-from kanphys.discovery.structure import (
+from kanphys.discovery.reduction import (
     StructureReport,
     Surrogate,
     scaling_reduction,
