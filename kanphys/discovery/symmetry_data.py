@@ -282,3 +282,130 @@ def _separable(
     log_ratio = (sympy.log(grad[A[0]] ** 2) - sympy.log(grad[B[0]] ** 2)) / 2
     first = [sympy.diff(log_ratio, x[a]) for a in A]
     return all(zero(sympy.diff(f, x[b]), abs(f) + 1) for f in first for b in B)
+
+
+# ------------------------------------------------------------------ trajectories with invariants
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """Sampled trajectories of a mechanical system with known conserved quantities.
+
+    Attributes
+    ----------
+    name : str
+    names : tuple of str
+        State names (coordinates, then velocities).
+    t : array, shape (N,)
+        Times (each trajectory restarts at 0).
+    states, rates : array, shape (N, d)
+        States and their exact time derivatives (from the vector field).
+    conserved : dict of str to str
+        The known conserved quantities, sympy syntax in the state names.
+    lagrangian : str
+        A Lagrangian in the coordinates and ``<name>_dot`` velocities ("" if not given).
+    """
+
+    name: str
+    names: tuple[str, ...]
+    t: np.ndarray
+    states: np.ndarray
+    rates: np.ndarray
+    conserved: dict[str, str]
+    lagrangian: str = ""
+
+    def values(self, quantity: str) -> np.ndarray:
+        """A known quantity evaluated along the samples."""
+        from sympy.parsing.sympy_parser import parse_expr
+
+        table = {name: sympy.Symbol(name, real=True) for name in self.names}
+        expr = parse_expr(quantity, local_dict=table)
+        function = sympy.lambdify([table[n] for n in self.names], expr, "numpy")
+        return np.broadcast_to(
+            np.asarray(function(*self.states.T), dtype=np.float64), (len(self.states),)
+        ).copy()
+
+
+def _integrate(
+    field_: Any, starts: np.ndarray, duration: float, points: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from scipy.integrate import solve_ivp
+
+    times, states, rates = [], [], []
+    t_eval = np.linspace(0.0, duration, points)
+    for start in starts:
+        solution = solve_ivp(
+            lambda t, s: field_(s), (0.0, duration), start, t_eval=t_eval, rtol=1e-11, atol=1e-12
+        )
+        times.append(solution.t)
+        states.append(solution.y.T)
+        rates.append(np.array([field_(s) for s in solution.y.T]))
+    return np.concatenate(times), np.vstack(states), np.vstack(rates)
+
+
+def harmonic_oscillator(
+    trajectories: int = 4, points: int = 200, omega: float = 1.3, seed: int = 0
+) -> Trajectories:
+    """``x'' = -omega^2 x``; energy ``v^2/2 + omega^2 x^2/2``."""
+    rng = np.random.default_rng(seed)
+    starts = rng.uniform(-1.0, 1.0, (trajectories, 2))
+    t, X, V = _integrate(lambda s: np.array([s[1], -(omega**2) * s[0]]), starts, 6.0, points)
+    w2 = repr(omega**2)
+    return Trajectories(
+        "harmonic oscillator", ("x", "v"), t, X, V,
+        {"energy": f"v**2/2 + {w2}*x**2/2"}, f"x_dot**2/2 - {w2}*x**2/2",
+    )  # fmt: skip
+
+
+def pendulum(
+    trajectories: int = 4, points: int = 200, g_over_l: float = 9.81, seed: int = 0
+) -> Trajectories:
+    """``theta'' = -(g/l) sin(theta)``; energy ``omega^2/2 - (g/l) cos(theta)``."""
+    rng = np.random.default_rng(seed)
+    starts = np.column_stack(
+        [rng.uniform(-2.0, 2.0, trajectories), rng.uniform(-1.0, 1.0, trajectories)]
+    )
+    t, X, V = _integrate(lambda s: np.array([s[1], -g_over_l * np.sin(s[0])]), starts, 4.0, points)
+    k = repr(g_over_l)
+    return Trajectories(
+        "pendulum", ("theta", "omega"), t, X, V,
+        {"energy": f"omega**2/2 - {k}*cos(theta)"}, f"theta_dot**2/2 + {k}*cos(theta)",
+    )  # fmt: skip
+
+
+def kepler(trajectories: int = 30, points: int = 60, seed: int = 0) -> Trajectories:
+    """Planar Kepler problem with ``GM = 1``: energy and angular momentum."""
+    rng = np.random.default_rng(seed)
+    starts = []
+    for _ in range(trajectories):
+        r = rng.uniform(0.8, 1.5)
+        speed = np.sqrt(1 / r) * rng.uniform(0.8, 1.15)  # bound, eccentric orbits
+        angle = rng.uniform(0, 2 * np.pi)
+        starts.append(
+            [r * np.cos(angle), r * np.sin(angle), -speed * np.sin(angle), speed * np.cos(angle)]
+        )
+
+    def field_(s: np.ndarray) -> np.ndarray:
+        r3 = (s[0] ** 2 + s[1] ** 2) ** 1.5
+        return np.array([s[2], s[3], -s[0] / r3, -s[1] / r3])
+
+    t, X, V = _integrate(field_, np.array(starts), 3.0, points)
+    return Trajectories(
+        "Kepler", ("x", "y", "vx", "vy"), t, X, V,
+        {
+            "energy": "(vx**2 + vy**2)/2 - 1/sqrt(x**2 + y**2)",
+            "angular momentum": "x*vy - y*vx",
+        },
+    )  # fmt: skip
+
+
+def differenced_rates(trajectories: Trajectories) -> np.ndarray:
+    """Rates by second-order finite differences along each trajectory (what a user who only
+    measured the states would have), instead of the exact ones."""
+    starts = np.flatnonzero(trajectories.t == 0.0)
+    bounds = [*starts.tolist(), len(trajectories.t)]
+    pieces = []
+    for lo, hi in itertools.pairwise(bounds):
+        t, X = trajectories.t[lo:hi], trajectories.states[lo:hi]
+        pieces.append(np.gradient(X, t, axis=0, edge_order=2))
+    return np.vstack(pieces)
