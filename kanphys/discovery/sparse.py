@@ -39,6 +39,35 @@ def _solve(A: np.ndarray, b: np.ndarray, ridge: float) -> np.ndarray:
     return np.linalg.lstsq(A, b, rcond=None)[0]
 
 
+def _solve_gram(
+    gram: np.ndarray, moment: np.ndarray, support: np.ndarray, ridge: float
+) -> np.ndarray:
+    """Coefficients ``(n_terms,)`` on ``support`` from the normal equations ``G x = c`` (plus
+    ``ridge`` on the diagonal; a relative ``1e-12`` keeps the solve defined)."""
+    xi = np.zeros(gram.shape[0])
+    if support.any():
+        sub = gram[np.ix_(support, support)]
+        shift = max(ridge, 1e-12 * float(np.trace(sub)) / sub.shape[0])
+        xi[support] = np.linalg.solve(sub + shift * np.eye(sub.shape[0]), moment[support])
+    return xi
+
+
+def _stlsq_gram(
+    gram: np.ndarray, moment: np.ndarray, threshold: float, ridge: float, max_iter: int
+) -> np.ndarray:
+    support = np.ones(gram.shape[0], dtype=bool)
+    xi = _solve_gram(gram, moment, support, ridge)
+    support = np.abs(xi) >= threshold
+    for _ in range(max_iter):
+        xi = _solve_gram(gram, moment, support, ridge)
+        new = support & (np.abs(xi) >= threshold)
+        if np.array_equal(new, support):
+            break
+        support = new
+    xi[~support] = 0.0
+    return xi
+
+
 def stlsq(
     A: np.ndarray, b: np.ndarray, threshold: float, *, ridge: float = 1e-6, max_iter: int = 25
 ) -> np.ndarray:
@@ -61,17 +90,7 @@ def stlsq(
     ndarray, shape (n_terms,)
         Coefficients (zeros off the support).
     """
-    xi = _solve(A, b, ridge)
-    support = np.abs(xi) >= threshold
-    for _ in range(max_iter):
-        xi = np.zeros(A.shape[1])
-        xi[support] = _solve(A[:, support], b, ridge)
-        new = support & (np.abs(xi) >= threshold)
-        if np.array_equal(new, support):
-            break
-        support = new
-    xi[~support] = 0.0
-    return xi
+    return _stlsq_gram(A.T @ A, A.T @ b, threshold, ridge, max_iter)
 
 
 @dataclass(frozen=True)
@@ -150,8 +169,9 @@ def select_support(
     (PathPoint, list of PathPoint)
         The chosen point and the whole path (distinct supports, densest first).
     """
+    gram, moment = A.T @ A, A.T @ b
     if thresholds is None:
-        full = np.sort(np.abs(_solve(A, b, ridge)))
+        full = np.sort(np.abs(_solve_gram(gram, moment, np.ones(A.shape[1], bool), ridge)))
         top = max(float(full[-1]), 1e-5) if full.size else 1e-5
         grid = np.geomspace(1e-5, top, 50)
         middles = np.sqrt(full[1:] * full[:-1])
@@ -159,12 +179,11 @@ def select_support(
     seen: dict[bytes, PathPoint] = {}
     log_penalty = math.log1p(penalty)
     for threshold in np.sort(np.asarray(thresholds, dtype=float)):
-        support = stlsq(A, b, float(threshold), ridge=ridge) != 0
+        support = _stlsq_gram(gram, moment, float(threshold), ridge, 25) != 0
         key = support.tobytes()
         if key in seen:
             continue
-        xi = np.zeros(A.shape[1])
-        xi[support] = _solve(A[:, support], b, 0.0)
+        xi = _solve_gram(gram, moment, support, 0.0)
         error = _relative_error(A_val, b_val, xi)
         score = math.log(max(error, tolerance**2)) + int(support.sum()) * log_penalty
         seen[key] = PathPoint(float(threshold), support, xi, error, score)
@@ -238,7 +257,10 @@ def stability_selection(
         refits = []
         for _ in range(n_resamples):
             pick = rng.choice(rows, size=min(n_half, rows.size), replace=False)
-            refits.append(_solve(A[pick][:, support], b[pick], 0.0))
+            sub = A[pick][:, support]
+            refits.append(
+                _solve_gram(sub.T @ sub, sub.T @ b[pick], np.ones(sub.shape[1], bool), 0.0)
+            )
         spread[support] = np.std(refits, axis=0)
     factor = target_scale / scale
     return SparseResult(
