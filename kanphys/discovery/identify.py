@@ -422,10 +422,10 @@ def identify_pde(
     data = check_field(t, x, u)
     max_order = check_int("max_order", max_order, minimum=0)
     max_power = check_int("max_power", max_power, minimum=0)
-    if max_order > 6 or max_power > 4:
-        raise ConfigError(
-            f"max_order must be <= 6 and max_power <= 4; received {max_order} and {max_power}"
-        )
+    if max_order > 6:
+        raise ConfigError(f"max_order must be <= 6; received {max_order}")
+    if max_power > 4:
+        raise ConfigError(f"max_power must be <= 4; received {max_power}")
     check_choice("formulation", formulation, FORMULATIONS)
     check_choice("derivatives", derivatives, DERIVATIVES)
     _check_selection(threshold, penalty, tolerance, n_resamples, min_frequency)
