@@ -150,18 +150,23 @@ class TestFunctions:
         }
 
 
-def _centres(n: int, radius: int) -> np.ndarray:
-    count = min(n - 2 * radius, MAX_CENTRES)
+def _centres(n: int, radius: int, max_centres: int) -> np.ndarray:
+    count = min(n - 2 * radius, max_centres)
     return np.unique(np.round(np.linspace(radius, n - 1 - radius, count)).astype(int))
 
 
 def test_functions(
-    shape: tuple[int, ...], radius: tuple[int, ...], degree: tuple[int, ...]
+    shape: tuple[int, ...],
+    radius: tuple[int, ...],
+    degree: tuple[int, ...],
+    *,
+    max_centres: int = MAX_CENTRES,
 ) -> TestFunctions:
-    """Centres on each axis (at most 64, every support inside the grid) and the validation
+    """Centres on each axis (at most ``max_centres``, evenly spread, every support inside the
+    grid) and the validation
     rows: every fourth of ten contiguous blocks along the first axis (time), so that held-out
     rows overlap the training rows only at block edges."""
-    centres = tuple(_centres(n, m) for n, m in zip(shape, radius, strict=True))
+    centres = tuple(_centres(n, m, max_centres) for n, m in zip(shape, radius, strict=True))
     n_first = centres[0].size
     block = (np.arange(n_first) * 10) // n_first
     held = (block % 4) == 3
