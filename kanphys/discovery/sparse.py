@@ -114,13 +114,15 @@ class SparseResult:
     ----------
     support : ndarray of bool, shape (n_terms,)
     coefficients : ndarray, shape (n_terms,)
-        In the units of the original columns (zeros off the support).
+        Least squares on all rows, in the units of the original columns (zeros off the
+        support).
     coefficient_std : ndarray, shape (n_terms,)
         Spread of each kept coefficient over the resampled refits.
     frequencies : ndarray, shape (n_terms,)
         Share of the resampled selections that chose each term.
     validation_error : float
-        Relative squared residual of the kept model on the held-out rows.
+        Relative squared residual on the held-out rows of the kept terms fitted on the
+        training rows.
     path : list of PathPoint
         The threshold path on all training rows.
     """
@@ -250,8 +252,12 @@ def stability_selection(
     else:
         frequencies = chosen.support.astype(float)
         support = chosen.support
+    # held-out residual of the kept terms fitted on the training rows; the reported
+    # coefficients are then refitted on all rows (selection is done, so no row is held out)
     xi = np.zeros(A.shape[1])
     xi[support] = _solve(A_tr[:, support], b_tr, 0.0)
+    validation_error = _relative_error(A_val, b_val, xi)
+    xi[support] = _solve(A[:, support], b, 0.0)
     spread = np.zeros(A.shape[1])
     if n_resamples and support.any():
         refits = []
@@ -268,6 +274,6 @@ def stability_selection(
         coefficients=xi * factor,
         coefficient_std=spread * factor,
         frequencies=frequencies,
-        validation_error=_relative_error(A_val, b_val, xi),
+        validation_error=validation_error,
         path=path,
     )
