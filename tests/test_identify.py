@@ -403,3 +403,23 @@ def test_identify_cli(tmp_path, capsys, small_field):
         main(["identify", str(path), "--columns", "t,x"])
     assert "--columns takes three comma-separated names" in capsys.readouterr().err
     assert read_field(path).u.shape == (41, 64)
+
+
+@pytest.mark.gpu
+def test_kan_surrogate_on_cuda_matches_the_cpu_path():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    t, x, u = heat_data(n_points=64, n_save=33)
+    found = identify_pde(
+        t,
+        x,
+        u,
+        derivatives="kan",
+        max_order=2,
+        max_power=1,
+        truth="u_t = 0.5*u_xx",
+        n_resamples=5,
+        device="cuda",
+    )
+    assert found.truth is not None and found.truth["correct_terms"], found.text
+    assert found.truth["max_relative_error"] < 0.01
