@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -236,15 +237,20 @@ def stability_selection(
     target_scale = float(np.linalg.norm(target[train])) or 1.0
     A, b = theta / scale, target / target_scale
     fixed = None if threshold is None else np.array([threshold])
-    options = {"thresholds": fixed, "ridge": ridge, "penalty": penalty, "tolerance": tolerance}
+    options: dict[str, Any] = {
+        "thresholds": fixed,
+        "ridge": ridge,
+        "penalty": penalty,
+        "tolerance": tolerance,
+    }
     A_tr, b_tr, A_val, b_val = A[train], b[train], A[validation], b[validation]
-    chosen, path = select_support(A_tr, b_tr, A_val, b_val, **options)  # type: ignore[arg-type]
+    chosen, path = select_support(A_tr, b_tr, A_val, b_val, **options)
     rows = np.flatnonzero(train)
     n_half = max(A.shape[1] + 1, rows.size // 2)
     supports = []
     for _ in range(n_resamples):
         pick = rng.choice(rows, size=min(n_half, rows.size), replace=False)
-        point, _ = select_support(A[pick], b[pick], A_val, b_val, **options)  # type: ignore[arg-type]
+        point, _ = select_support(A[pick], b[pick], A_val, b_val, **options)
         supports.append(point.support)
     if supports:
         frequencies = np.mean(supports, axis=0)
