@@ -24,7 +24,7 @@ from kanphys.models import KAN, MLP, refine_grid, update_grid
 from kanphys.training import FitConfig, fit
 
 if TYPE_CHECKING:
-    from kanphys.discovery import LawDiscovery
+    from kanphys.discovery import LawDiscovery, identify_ode, identify_pde
     from kanphys.io.spec import load_problem, problem_from_dict
     from kanphys.pde.problem import Problem
     from kanphys.pde.registry import get_problem, list_problems
@@ -36,6 +36,8 @@ _LAZY = {
     "Problem": "kanphys.pde.problem",
     "SolveResult": "kanphys.training.solve",
     "get_problem": "kanphys.pde.registry",
+    "identify_ode": "kanphys.discovery",
+    "identify_pde": "kanphys.discovery",
     "list_problems": "kanphys.pde.registry",
     "load_problem": "kanphys.io.spec",
     "problem_from_dict": "kanphys.io.spec",
@@ -68,6 +70,8 @@ __all__ = [
     "__version__",
     "fit",
     "get_problem",
+    "identify_ode",
+    "identify_pde",
     "list_problems",
     "load_model",
     "load_problem",

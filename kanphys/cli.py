@@ -195,6 +195,114 @@ def _discover(args: argparse.Namespace) -> int:
     return 0
 
 
+def _columns(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if len(names) != 3:
+        raise argparse.ArgumentTypeError(
+            f"--columns takes three comma-separated names (time, space, field) such as t,x,u; "
+            f"got {text!r}"
+        )
+    return names
+
+
+def _identify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kanphys.discovery.field_data import read_field
+    from kanphys.discovery.identify import identify_pde
+    from kanphys.io.results import write_json
+
+    data = read_field(args.data, columns=args.columns)
+    out = Path(args.out) if args.out else Path("runs") / f"identify-{Path(args.data).stem}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise KanphysError(f"cannot create the output directory {str(out)!r}: {err}") from None
+    chatty = not args.quiet and not args.json
+    for note in data.notes:
+        print(f"note: {note}", file=sys.stderr)
+    t_name, x_name, u_name = data.names
+    if chatty:
+        print(
+            f"identifying {u_name}_t = N({u_name}, {u_name}_x, ...) on a {data.t.size} x "
+            f"{data.x.size} grid ({t_name} in [{data.t[0]:.6g}, {data.t[-1]:.6g}], {x_name} in "
+            f"[{data.x[0]:.6g}, {data.x[-1]:.6g}])"
+        )
+    found = identify_pde(
+        data.t,
+        data.x,
+        data.u,
+        max_order=args.max_order,
+        max_power=args.max_power,
+        constant=not args.no_constant,
+        formulation=args.formulation,
+        derivatives=args.derivatives,
+        threshold=args.threshold,
+        penalty=args.penalty,
+        tolerance=args.tolerance,
+        n_resamples=args.resamples,
+        min_frequency=args.min_frequency,
+        refine=not args.no_refine,
+        truth=args.truth,
+        seed=args.seed,
+        time_limit=args.time_limit,
+        device=args.device,
+    )
+    result = found.to_dict()
+    result["data"] = {
+        "file": str(args.data),
+        "columns": list(data.names),
+        "shape": [int(data.t.size), int(data.x.size)],
+        "notes": list(data.notes),
+    }
+    write_json(result, out / "result.json")
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    if not chatty:
+        return 0
+    equation = result["equations"][0]
+    details = result["details"]
+    print(f"noise       {100 * details['noise_relative']:.3g}% of std({u_name}) (estimated)")
+    print(f"equation    {equation['text']}")
+    terms = equation["terms"]
+    width = max((len(name) for name in terms), default=0)
+    for k, (name, term) in enumerate(terms.items()):
+        label = "terms" if k == 0 else ""
+        print(
+            f"{label:<11} {name:<{width}}  {term['coefficient']:+.6g} +- {term['std']:.2g}  "
+            f"(selected in {100 * term['frequency']:.0f}% of resamples)"
+        )
+    unstable = [
+        f"{name} {100 * f:.0f}%"
+        for name, f in result["frequencies"]["u_t"].items()
+        if 0 < f and name not in terms
+    ]
+    if unstable:
+        print(f"dropped     {', '.join(unstable)} (selected in too few resamples)")
+    print(f"residual    {equation['residual']:.3e} (held-out, relative)")
+    print(
+        f"method      {details['formulation']} form, derivatives {details['derivatives']}, "
+        f"refinement {'on' if details['refinement']['applied'] else 'off'}"
+    )
+    if result["truth"] is not None:
+        truth = result["truth"]
+        verdict = "correct terms" if truth["correct_terms"] else "WRONG terms"
+        extra = truth["per_equation"]["u_t"]
+        wrong = "".join(
+            f"; {label} {', '.join(extra[key])}"
+            for key, label in (("missing", "missing"), ("extra", "extra"))
+            if extra[key]
+        )
+        print(
+            f"truth       {verdict}{wrong}; coefficient error mean "
+            f"{100 * truth['mean_relative_error']:.3g}%, "
+            f"max {100 * truth['max_relative_error']:.3g}%"
+        )
+    print(f"outputs     {out}/ (result.json) in {details['wall_time_s']:.1f} s")
+    return 0
+
+
 def _problems(args: argparse.Namespace) -> int:
     from kanphys.pde.registry import list_problems
 
@@ -237,7 +345,8 @@ def _validate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kanphys",
-        description="Physics-informed Kolmogorov-Arnold Networks: solve PDEs, discover laws.",
+        description="Physics-informed Kolmogorov-Arnold Networks: solve PDEs, discover laws, "
+        "identify equations.",
     )
     parser.add_argument("--version", action="version", version=f"kanphys {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
@@ -332,6 +441,81 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     discover.add_argument("--json", action="store_true", help="print result.json to stdout")
     discover.set_defaults(handler=_discover)
+
+    identify = commands.add_parser(
+        "identify",
+        help="identify a PDE u_t = N(u, u_x, ...) from field data (.npz or CSV)",
+        description="Build a library of candidate terms u^p d^k u/dx^k, integrate the data "
+        "against test functions (weak form), select the terms by thresholded least squares "
+        "over a threshold path scored on held-out rows, repeated on random halves of the data "
+        "(stability selection), and refine the coefficients for the estimated noise.",
+    )
+    identify.add_argument(
+        "data",
+        help=".npz with arrays t (n_t,), x (n_x,), u (n_t, n_x) or (n_x, n_t); or a CSV in long "
+        "format with one row per grid point and columns t, x, u",
+    )
+    identify.add_argument(
+        "--columns",
+        type=_columns,
+        default=["t", "x", "u"],
+        help="names of time, space and the field in the file (default t,x,u)",
+    )
+    identify.add_argument("--max-order", type=int, default=4, help="highest x-derivative (0-6)")
+    identify.add_argument(
+        "--max-power", type=int, default=2, help="highest power of u multiplying a derivative"
+    )
+    identify.add_argument("--no-constant", action="store_true", help="no constant term")
+    identify.add_argument("--formulation", choices=["weak", "strong"], default="weak")
+    identify.add_argument(
+        "--derivatives",
+        choices=["auto", "fd", "savgol", "kan"],
+        default="auto",
+        help="derivatives of the data where needed: finite differences, Savitzky-Golay, or a "
+        "KAN surrogate differentiated by autograd (auto: fd if clean, savgol if noisy)",
+    )
+    identify.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="fixed STLSQ threshold (share of |u_t| a term must carry); default: a path",
+    )
+    identify.add_argument(
+        "--penalty",
+        type=float,
+        default=0.1,
+        help="fraction by which a term must lower the held-out squared residual",
+    )
+    identify.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-4,
+        help="held-out relative residuals below this count as equal",
+    )
+    identify.add_argument("--resamples", type=int, default=20, help="stability-selection runs")
+    identify.add_argument(
+        "--min-frequency",
+        type=float,
+        default=0.6,
+        help="share of the runs a term must be selected in",
+    )
+    identify.add_argument(
+        "--no-refine", action="store_true", help="skip the errors-in-variables refinement"
+    )
+    identify.add_argument(
+        "--truth",
+        default=None,
+        help='true equation to score against, e.g. "u_t = -u*u_x + 0.1*u_xx"',
+    )
+    identify.add_argument("--out", help="output directory (default: runs/identify-<file stem>)")
+    identify.add_argument("--seed", type=int, default=0)
+    identify.add_argument(
+        "--time-limit", type=float, default=None, help="seconds for the KAN surrogate"
+    )
+    identify.add_argument("--device", default="cpu", help="KAN surrogate device: cpu | auto | cuda")
+    identify.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    identify.add_argument("--json", action="store_true", help="print result.json to stdout")
+    identify.set_defaults(handler=_identify)
 
     problems = commands.add_parser("problems", help="list the built-in problems")
     problems.add_argument("--json", action="store_true")

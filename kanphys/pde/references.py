@@ -247,7 +247,8 @@ def burgers_cole_hopf_dx(
 def _etdrk4_coefficients(
     linear: np.ndarray, step: float, n_contour: int = _CONTOUR_POINTS
 ) -> tuple[np.ndarray, ...]:
-    """ETDRK4 coefficients for the diagonal linear operator ``linear`` ``(K,)`` and step ``step``.
+    """ETDRK4 coefficients for the diagonal linear operator ``linear`` ``(K,)`` (real or
+    complex) and step ``step``.
 
     Returns ``(E, E2, Q, f1, f2, f3)``, each ``(K,)``: ``E = exp(h L)``, ``E2 = exp(h L / 2)``
     and the phi-function combinations of Kassam and Trefethen (2005, eq. 2.5), evaluated as means
@@ -255,13 +256,19 @@ def _etdrk4_coefficients(
     the direct formulas near ``h L = 0``.
     """
     hl = step * linear
-    roots = np.exp(1j * np.pi * (np.arange(1, n_contour + 1) - 0.5) / n_contour)
+    # a real operator: the upper half circle, whose mean's real part is the full circle's mean
+    # (conjugate symmetry); a complex one (odd derivatives, e.g. KdV's i k^3): the full circle,
+    # and the coefficients stay complex
+    real = np.isrealobj(linear)
+    turn = np.pi if real else 2 * np.pi
+    roots = np.exp(1j * turn * (np.arange(1, n_contour + 1) - 0.5) / n_contour)
     lr = hl[:, None] + roots[None, :]  # (K, n_contour)
     exp_lr = np.exp(lr)
-    q = step * np.real(np.mean((np.exp(lr / 2) - 1) / lr, axis=1))
-    f1 = step * np.real(np.mean((-4 - lr + exp_lr * (4 - 3 * lr + lr**2)) / lr**3, axis=1))
-    f2 = step * np.real(np.mean((2 + lr + exp_lr * (-2 + lr)) / lr**3, axis=1))
-    f3 = step * np.real(np.mean((-4 - 3 * lr - lr**2 + exp_lr * (4 - lr)) / lr**3, axis=1))
+    keep: Callable[[np.ndarray], np.ndarray] = np.real if real else np.asarray
+    q = step * keep(np.mean((np.exp(lr / 2) - 1) / lr, axis=1))
+    f1 = step * keep(np.mean((-4 - lr + exp_lr * (4 - 3 * lr + lr**2)) / lr**3, axis=1))
+    f2 = step * keep(np.mean((2 + lr + exp_lr * (-2 + lr)) / lr**3, axis=1))
+    f3 = step * keep(np.mean((-4 - 3 * lr - lr**2 + exp_lr * (4 - lr)) / lr**3, axis=1))
     return np.exp(hl), np.exp(hl / 2), q, f1, f2, f3
 
 
