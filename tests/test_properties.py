@@ -204,3 +204,28 @@ def test_errors() -> None:
         structure(42, X, names=NAMES)
     with pytest.raises(NonFiniteError, match=r"values or gradients are NaN or infinite"):
         structure(sympy.log(a - 3), X, names=NAMES)
+
+
+def test_cli_structure(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from kanphys.cli import main
+
+    X = _box(300)
+    y = X[:, 0] * X[:, 1] + X[:, 2]
+    path = tmp_path / "data.csv"
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", header="a,b,c,y", comments="")
+    code = main(
+        ["structure", str(path), "--target", "y", "--steps", "100", "--invariant", "a*b", "--json"]
+    )
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["names"] == ["a", "b", "c"] and result["surrogate_rmse"] < 0.05
+    facts = {(f["kind"], f["statement"]): f["holds"] for f in result["facts"]}
+    assert facts[("additive", "f = g(c) + h(a, b)")] is True
+    assert facts[("invariant", "f depends on a, b only through a*b")] is True
+    assert main(["structure", str(path), "--target", "y", "--steps", "60", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert "additive split: f = g(a, b) + g(c)" in out and "tested and not holding:" in out
+    one = tmp_path / "one.csv"
+    np.savetxt(one, np.column_stack([X[:, 0], y]), delimiter=",", header="a,y", comments="")
+    assert main(["structure", str(one), "--target", "y"]) == 2
+    assert "needs at least two input columns" in capsys.readouterr().err
