@@ -62,6 +62,7 @@ __all__ = [
     "invariant",
     "multiplicative_separability",
     "scaling_invariance",
+    "separable_groups",
     "structure",
     "swap_symmetry",
     "translation_invariance",
@@ -1043,6 +1044,26 @@ def structure(
             probe, lambda a, b: _multiplicative(probe, [a], [b], limits["multiplicative"])
         )
     return report
+
+
+def separable_groups(
+    model: Any,
+    X: Any,
+    names: Sequence[str] | None = None,
+    kind: str = "additive",
+    *,
+    threshold: float | None = None,
+    seed: int = 0,
+) -> list[tuple[str, ...]]:
+    """The finest partition of the inputs into additively (``kind="multiplicative"``:
+    multiplicatively) separable groups, from the pairwise tests only (cheaper than
+    :func:`structure`): ``f = g_1(x_G1) + g_2(x_G2) + ...``."""
+    if kind not in ("additive", "multiplicative"):
+        raise ConfigError(f"kind must be 'additive' or 'multiplicative'; got {kind!r}")
+    probe = _probe(model, X, names, seed=seed)
+    limit = _threshold(kind, threshold)
+    test = _additive if kind == "additive" else _multiplicative
+    return _groups(probe, lambda a, b: test(probe, [a], [b], limit))
 
 
 def _splits(d: int) -> list[tuple[list[int], list[int]]]:

@@ -25,11 +25,15 @@ surrogate, reduce by the translations found (new variables ``l . x``) or else th
 (new target ``y / prod x^beta`` and variables ``z``, both computed from the data exactly, not
 from the surrogate), and search the smaller problem. The recombined formulas are returned in
 the original variables, for the caller to refit, snap and judge on held-out rows, so a wrong
-structure decision costs time, never a wrong answer.
+structure decision costs time, never a wrong answer. When neither symmetry holds but the law is
+additively (else multiplicatively) separable (:func:`~kanphys.discovery.properties.separable_groups`
+on an accurate surrogate), each group's piece is searched on the surrogate's values with the
+other groups held at the median row, and the pieces are recombined.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -56,6 +60,9 @@ logger = logging.getLogger(__name__)
 
 #: Default relative tolerance of the symmetry tests.
 TOLERANCE = 0.02
+
+#: Largest relative error of the surrogate for which a separable law is split into pieces.
+SPLIT_ACCURACY = 1e-3
 
 
 class Surrogate:
@@ -415,6 +422,14 @@ def structured_search(
         {"kind": r.kind, "variables": [str(v) for v in r.variables], "prefactor": str(r.prefactor)}
         for r in reductions
     ]
+    # pieces of a separable law are read off the surrogate, so they can only be exact when the
+    # surrogate is: below SPLIT_ACCURACY relative error
+    relative = surrogate.rmse if surrogate.log_target else surrogate.rmse / spread
+    if not reductions and X.shape[1] >= 2 and relative <= SPLIT_ACCURACY:
+        formulas += _separable_search(
+            surrogate, X, y, symbols, rows, deadline, seed, tolerance, max_depth, report,
+            leaf_share, _depth,
+        )  # fmt: skip
     for reduction in reductions:
         if time.perf_counter() > deadline:
             break
@@ -437,3 +452,72 @@ def structured_search(
         mapping = dict(zip(child, reduction.variables, strict=True))
         formulas += [reduction.prefactor * expr.xreplace(mapping) for expr in found]
     return formulas
+
+
+def _separable_search(
+    surrogate: Surrogate,
+    X: np.ndarray,
+    y: np.ndarray,
+    symbols: Sequence[sympy.Symbol],
+    rows: np.ndarray,
+    deadline: float,
+    seed: int,
+    tolerance: float,
+    max_depth: int,
+    report: StructureReport,
+    leaf_share: float,
+    depth: int,
+) -> list[sympy.Expr]:
+    """Split an additively (else multiplicatively) separable law into its groups of variables
+    (:func:`~kanphys.discovery.properties.separable_groups` on the surrogate), search each
+    group's piece, and recombine.
+
+    A piece is the surrogate with the other groups held at the median row ``x0``:
+    ``f = sum_j f(x_Gj, x0_rest) - (k - 1) f(x0)``, or ``prod_j f(x_Gj, x0_rest) / f(x0)^(k-1)``.
+    Its values come from the surrogate (the data have no rows with the other groups fixed),
+    so the recombined formula's constants are approximate until the caller refits them on
+    the data.
+    """
+    from kanphys.discovery.properties import separable_groups
+
+    names = [str(s) for s in symbols]
+    anchor = np.median(X, axis=0)
+    for kind in ("additive", "multiplicative"):
+        if kind == "multiplicative" and not surrogate.log_target:
+            break
+        groups = separable_groups(surrogate, X[rows], names, kind)
+        if len(groups) < 2:
+            continue
+        report.steps[-1]["split"] = {"kind": kind, "groups": [list(g) for g in groups]}
+        with torch.no_grad():
+            center = float(surrogate.torch_function(torch.as_tensor(anchor[None, :]))[0])
+        pieces: list[list[sympy.Expr]] = []
+        for group in groups:
+            columns = [names.index(name) for name in group]
+            Z = np.tile(anchor, (len(X), 1))
+            Z[:, columns] = X[:, columns]
+            with torch.no_grad():
+                values = surrogate.torch_function(torch.as_tensor(Z)).numpy()
+            found = structured_search(
+                X[:, columns],
+                values,
+                [symbols[k] for k in columns],
+                deadline=deadline,
+                seed=seed,
+                tolerance=tolerance,
+                max_depth=max_depth,
+                report=report,
+                leaf_share=leaf_share,
+                _depth=depth + 1,
+            )
+            if not found:
+                return []
+            pieces.append(found[:2])
+        combined = []
+        for choice in itertools.islice(itertools.product(*pieces), 4):
+            if kind == "additive":
+                combined.append(sympy.Add(*choice) - (len(groups) - 1) * sympy.Float(center))
+            else:
+                combined.append(sympy.Mul(*choice) / sympy.Float(center) ** (len(groups) - 1))
+        return combined
+    return []
