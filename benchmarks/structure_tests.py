@@ -179,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     path = Path(args.json)
     records: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
+    for record in records:  # decisions follow the current thresholds (scores are stored)
+        for fact in record["facts"]:
+            if fact["score"] is not None:
+                fact["holds"] = fact["score"] < THRESHOLDS[fact["kind"]]
     done = {(r["id"], r["noise"], r["seed"]) for r in records}
     for noise in args.noises:
         for item in formulas(args.ids):
@@ -201,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     text = tables(chosen)
     print(text)
     if not args.no_docs:
-        write_docs(text, "python benchmarks/" + " ".join(shlex.quote(a) for a in sys.argv))
+        command = [f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]
+        write_docs(text, "python " + " ".join(shlex.quote(a) for a in command))
     return 0
 
 

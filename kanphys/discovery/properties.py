@@ -353,16 +353,12 @@ def _score(
     residuals: Sequence[torch.Tensor],
     terms: Sequence[torch.Tensor],
     unused: str = "f does not depend on these variables",
-    *,
-    mean: bool = False,
 ) -> tuple[float, str]:
-    """The largest (``mean=True``: the mean) relative residual over the pairs of variables
-    concerned.
+    """The largest relative residual over the pairs of variables concerned.
 
     A pair whose terms are all negligible (for the derivative tests: the model does not depend
     on its variables) does not count; ``(0, unused)`` when no pair counts.
     """
-    ratios: list[float] = []
     worst: float | None = None
     for residual, term in zip(residuals, terms, strict=True):
         total = float(term.abs().sum())
@@ -371,11 +367,10 @@ def _score(
         if total <= _NEGLIGIBLE * max(1, term.numel()):
             continue
         ratio = float(residual.abs().sum()) / total
-        ratios.append(ratio)
         worst = ratio if worst is None else max(worst, ratio)
     if worst is None:
         return 0.0, unused
-    return (float(np.mean(ratios)) if mean else worst), ""
+    return worst, ""
 
 
 def _fact(
@@ -489,7 +484,7 @@ def _general(
         else:
             residuals.append((x - r).abs() + (y - l).abs())
         terms.append((x - l).abs() + (y - r).abs() + (x - r).abs() + (y - l).abs())
-    score, note = _score(residuals, terms, unused="", mean=True)
+    score, note = _score(residuals, terms, unused="")
     return _fact("general", groups, score, threshold, note=note, others=rest)
 
 
