@@ -21,7 +21,16 @@ from kanphys.errors import (
 from kanphys.io import load_model, save_model
 from kanphys.layers import KANLayer
 from kanphys.models import KAN, MLP, refine_grid, update_grid
-from kanphys.training import FitConfig, fit
+from kanphys.training import (
+    Conserved,
+    FitConfig,
+    Rotation,
+    Scaling,
+    Swap,
+    Symmetry,
+    Translation,
+    fit,
+)
 
 if TYPE_CHECKING:
     from kanphys.discovery import LawDiscovery
@@ -55,16 +64,22 @@ __all__ = [
     "MLP",
     "CheckpointError",
     "ConfigError",
+    "Conserved",
     "FitConfig",
     "KANLayer",
     "KanphysError",
     "LawDiscovery",
     "NonFiniteError",
     "Problem",
+    "Rotation",
+    "Scaling",
     "ShapeError",
     "SolveResult",
     "SpecError",
+    "Swap",
+    "Symmetry",
     "TensorTypeError",
+    "Translation",
     "__version__",
     "fit",
     "get_problem",
