@@ -241,13 +241,10 @@ def fit(
     symmetry_points = x[:0]
     if symmetric:
         for symmetry in config.symmetries:  # resolve the names now, not at the first step
-            symmetry.indices(input_names)
-            symmetry.outputs(outputs)
-            if symmetry.kind == "conserved" and model.out_features != len(symmetry.variables):
-                raise ConfigError(
-                    f"fit: {symmetry.label} needs one model output per state variable "
-                    f"({len(symmetry.variables)}); the model has {model.out_features}"
-                )
+            try:
+                symmetry.validate(input_names, outputs)
+            except ConfigError as error:
+                raise ConfigError(f"fit: {error}") from None
         if config.symmetry_points:
             symmetry_points = bounding_box_points(x, config.symmetry_points, generator=generator)
     if validation is not None:

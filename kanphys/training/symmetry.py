@@ -4,15 +4,15 @@ A symmetry known in advance is a linear constraint on the learned function ``f``
 *every* point, labelled or not. Imposing its residual on unlabelled points (random points in the
 data's bounding box, or the collocation points of a PDE) is what helps with few or noisy samples.
 
-=============== ================================================ ==============================
-class           constraint                                       residual at ``x``
-=============== ================================================ ==============================
-Translation     ``f(x + s c) = f(x)`` for the variables          ``sum_k c_k df/dx_k``
-Scaling         ``f(s x) = s^degree f(x)`` for the variables     ``sum_k x_k df/dx_k - degree f``
-Swap            ``f(.. a .. b ..) = f(.. b .. a ..)``            ``f(x) - f(P x)``
-Rotation        ``f`` invariant under rotations of ``(a, b)``    ``x_a df/dx_b - x_b df/dx_a``
-Conserved       ``H(state)`` constant along ``dstate/dt = f``    ``grad H . f``
-=============== ================================================ ==============================
+* :class:`Translation`: ``f(x + s c) = f(x)``; residual ``sum_k c_k df/dx_k``.
+* :class:`Scaling`: ``f(s x) = s^degree f(x)``; residual ``sum_k x_k df/dx_k - degree f``.
+* :class:`Swap`: ``f(.. a .. b ..) = f(.. b .. a ..)``; residual ``f(x) - f(P x)``.
+* :class:`Rotation`: invariance under rotations of ``(x_a, x_b)`` about the origin; residual
+  ``x_a df/dx_b - x_b df/dx_a``.
+* :class:`Conserved`: ``H(state)`` constant along the learned flow ``dstate/dt = f``; residual
+  ``grad H . f``.
+* :class:`ConservedIntegral`: ``d/dt integral q(u, x) dx = 0`` for a PDE solution; residual the
+  change in time of the spatial mean of ``q``.
 
 The first four constrain every selected output ``f`` (``field``: all outputs by default). The
 differential residuals use reverse-mode autograd with ``create_graph=True`` so that they can be
@@ -30,6 +30,7 @@ inputs of a PDE problem.
 from __future__ import annotations
 
 import abc
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from kanphys.errors import ConfigError, ShapeError
 __all__ = [
     "SYMMETRIES",
     "Conserved",
+    "ConservedIntegral",
     "Rotation",
     "Scaling",
     "Swap",
@@ -169,6 +171,11 @@ class Symmetry(abc.ABC):
         if self.field is None:
             return tuple(range(len(outputs)))
         return (resolve_variable(f"{self.label} field", self.field, outputs),)
+
+    def validate(self, names: Sequence[str], outputs: Sequence[str]) -> None:
+        """Raise :class:`ConfigError` unless the symmetry fits inputs ``names`` and ``outputs``."""
+        self.indices(names)
+        self.outputs(outputs)
 
     def residual(
         self,
@@ -424,6 +431,15 @@ class Conserved(Symmetry):
         )
         object.__setattr__(self, "_gradient_terms", gradient)
 
+    def validate(self, names: Sequence[str], outputs: Sequence[str]) -> None:
+        super().validate(names, outputs)
+        if len(outputs) != len(self.variables):
+            raise ConfigError(
+                f"{self.label}: needs one model output per state variable "
+                f"({len(self.variables)}: {', '.join(map(str, self.variables))}); the model has "
+                f"{len(outputs)} outputs"
+            )
+
     def _residual(
         self, function: Function, x: Tensor, columns: tuple[int, ...], outputs: tuple[int, ...]
     ) -> Tensor:
@@ -449,8 +465,138 @@ class Conserved(Symmetry):
         return data
 
 
+@functools.lru_cache(maxsize=64)
+def _density(quantity: str, names: tuple[str, ...], outputs: tuple[str, ...], owner: str) -> Any:
+    """The compiled density of :class:`ConservedIntegral` (fields and inputs, no derivatives)."""
+    from kanphys.errors import SpecError
+    from kanphys.pde.compile import compile_expression
+    from kanphys.pde.expressions import parse_expression
+    from kanphys.pde.problem import field_function, input_symbol
+
+    symbols = {v: input_symbol(v) for v in names}
+    symbols.update({f: field_function(f, names) for f in outputs})
+    try:
+        expr = parse_expression(
+            quantity, names=symbols, inputs=names, fields=outputs, label="quantity", source=owner
+        )
+        compiled = compile_expression(expr, names, label=owner)
+    except SpecError as error:
+        raise ConfigError(str(error)) from None
+    if any(variables for _, variables in compiled.requires):
+        raise ConfigError(
+            f"{owner}: quantity {quantity!r} uses a derivative; the conserved density may use "
+            f"only the fields ({', '.join(outputs)}), the inputs and numbers"
+        )
+    return compiled
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConservedIntegral(Symmetry):
+    """A spatial integral conserved in time: ``d/dt  integral of q(u, x) dx = 0``.
+
+    For the solution of a time-dependent PDE (mass ``q = u`` under periodic advection or
+    diffusion with no-flux walls, ``q = u**2`` under periodic advection, ...). The points
+    given to :meth:`residual` supply the spatial samples: their first ``N // n_times`` rows are
+    copied to ``n_times`` evenly spaced times spanning the range of the time column, the
+    density is averaged over the samples at each time (the same samples at every time, so
+    the Monte Carlo error cancels in differences), and the residual is the change of that
+    average from the first time, ``(n_times - 1, 1)``.
+
+    Attributes
+    ----------
+    variables : tuple of one str or int
+        The time input.
+    quantity : str or None
+        The density ``q`` as an expression of the fields (outputs) and inputs, no derivatives;
+        parsed safely (never evaluated as Python). Default: the ``field`` (or the only output).
+    n_times : int
+        Number of time slices compared (default 8, >= 2).
+    """
+
+    kind: ClassVar[str] = "conserved_integral"
+    counts: ClassVar[tuple[int, int | None]] = (1, 1)
+    quantity: str | None = None
+    n_times: int = 8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.quantity is not None and (
+            not isinstance(self.quantity, str) or not self.quantity.strip()
+        ):
+            raise ConfigError(
+                f"{self.label}: quantity must be an expression string of the fields and inputs, "
+                f"e.g. 'u**2'; received {self.quantity!r}"
+            )
+        if isinstance(self.n_times, bool) or not isinstance(self.n_times, int) or self.n_times < 2:
+            raise ConfigError(
+                f"{self.label}: n_times must be an integer >= 2; received {self.n_times!r}"
+            )
+
+    def residual(
+        self,
+        function: Function,
+        x: Tensor,
+        *,
+        names: Sequence[str],
+        outputs: Sequence[str],
+    ) -> Tensor:
+        if x.dim() != 2 or x.shape[1] != len(names):
+            raise ShapeError(
+                f"{self.label}: points must have shape (N, {len(names)}); received {tuple(x.shape)}"
+            )
+        (time,) = self.indices(names)
+        density = self._density(names, outputs)
+        n_space = x.shape[0] // self.n_times
+        if n_space < 1:
+            raise ShapeError(
+                f"{self.label}: needs at least n_times = {self.n_times} points; received "
+                f"{x.shape[0]}"
+            )
+        times = torch.linspace(
+            float(x[:, time].min()), float(x[:, time].max()), self.n_times, dtype=x.dtype
+        ).to(x.device)
+        points = x[:n_space].detach().repeat(self.n_times, 1)
+        points[:, time] = times.repeat_interleave(n_space)
+        out = function(points)
+        from kanphys.pde.compile import Environment
+
+        env = Environment(
+            {name: points[:, i] for i, name in enumerate(names)},
+            {(name, ()): out[:, k] for k, name in enumerate(outputs)},
+        )
+        means = density(env).reshape(self.n_times, n_space).mean(dim=1)
+        return (means[1:] - means[0])[:, None]
+
+    def validate(self, names: Sequence[str], outputs: Sequence[str]) -> None:
+        super().validate(names, outputs)
+        self._density(names, outputs)
+
+    def _density(self, names: Sequence[str], outputs: Sequence[str]) -> Any:
+        quantity = self.quantity
+        if quantity is None:
+            if self.field is None and len(outputs) != 1:
+                raise ConfigError(
+                    f"{self.label}: give the quantity or the field; there are {len(outputs)} "
+                    f"outputs ({', '.join(outputs)})"
+                )
+            quantity = outputs[self.outputs(outputs)[0]]
+        return _density(quantity, tuple(names), tuple(outputs), self.label)
+
+    def _residual(
+        self, function: Function, x: Tensor, columns: tuple[int, ...], outputs: tuple[int, ...]
+    ) -> Tensor:  # pragma: no cover - residual() is overridden
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        if self.quantity is not None:
+            data["quantity"] = self.quantity
+        data["n_times"] = self.n_times
+        return data
+
+
 SYMMETRIES: dict[str, type[Symmetry]] = {
-    cls.kind: cls for cls in (Translation, Scaling, Swap, Rotation, Conserved)
+    cls.kind: cls for cls in (Translation, Scaling, Swap, Rotation, Conserved, ConservedIntegral)
 }
 """Symmetry classes by ``kind`` (the spec's ``kind`` key)."""
 
@@ -460,6 +606,7 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "swap": (),
     "rotation": (),
     "conserved": ("quantity",),
+    "conserved_integral": ("quantity", "n_times"),
 }
 
 
