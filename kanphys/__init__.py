@@ -22,7 +22,6 @@ from kanphys.io import load_model, save_model
 from kanphys.layers import KANLayer
 from kanphys.models import KAN, MLP, refine_grid, update_grid
 from kanphys.training import (
-    Conserved,
     FitConfig,
     Rotation,
     Scaling,
@@ -37,10 +36,13 @@ if TYPE_CHECKING:
     from kanphys.io.spec import load_problem, problem_from_dict
     from kanphys.pde.problem import Problem
     from kanphys.pde.registry import get_problem, list_problems
+    from kanphys.training.conservation import Conserved, ConservedIntegral
     from kanphys.training.solve import SolveResult, load_solution, solve
 
 # the PDE side pulls in sympy and scipy: import it on first use, not with `import kanphys`
 _LAZY = {
+    "Conserved": "kanphys.training.conservation",
+    "ConservedIntegral": "kanphys.training.conservation",
     "LawDiscovery": "kanphys.discovery",
     "Problem": "kanphys.pde.problem",
     "SolveResult": "kanphys.training.solve",
@@ -65,6 +67,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "Conserved",
+    "ConservedIntegral",
     "FitConfig",
     "KANLayer",
     "KanphysError",

@@ -14,10 +14,9 @@ from kanphys import KAN, FitConfig, fit
 from kanphys.errors import ConfigError, ShapeError, SpecError
 from kanphys.io.spec import problem_from_dict
 from kanphys.pde.registry import get_problem
+from kanphys.training.conservation import Conserved, ConservedIntegral
 from kanphys.training.solve import solve
 from kanphys.training.symmetry import (
-    Conserved,
-    ConservedIntegral,
     Rotation,
     Scaling,
     Swap,

@@ -22,7 +22,7 @@ from kanphys.io._spec_common import (
     require_string,
     require_table,
 )
-from kanphys.training.symmetry import SYMMETRIES, Symmetry, allowed_keys
+from kanphys.training.symmetry import Symmetry, allowed_keys, symmetry_class
 
 __all__ = ["SPEC_KINDS", "parse_symmetries"]
 
@@ -96,7 +96,7 @@ def _symmetry(
     if "n_times" in entry:
         values["n_times"] = entry["n_times"]
     try:
-        symmetry = SYMMETRIES[kind](**values)
+        symmetry = symmetry_class(kind)(**values)
         symmetry.validate(inputs, fields)
     except ConfigError as error:
         ctx.fail(label, str(error))

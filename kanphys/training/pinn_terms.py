@@ -138,7 +138,8 @@ def build_terms(
 def check_problem_symmetry(problem: Problem, label: str, symmetry: Symmetry) -> None:
     """Raise :class:`SpecError` unless ``symmetry`` fits the problem's inputs and fields."""
     from kanphys.errors import ConfigError
-    from kanphys.training.symmetry import Conserved, Symmetry
+    from kanphys.training.conservation import Conserved
+    from kanphys.training.symmetry import Symmetry
 
     where = f"{problem.where_label}: {label}"
     if not isinstance(symmetry, Symmetry):

@@ -30,11 +30,10 @@ inputs of a PDE problem.
 from __future__ import annotations
 
 import abc
-import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import Tensor
@@ -43,14 +42,15 @@ from kanphys.errors import ConfigError, ShapeError
 
 __all__ = [
     "SYMMETRIES",
-    "Conserved",
-    "ConservedIntegral",
     "Rotation",
     "Scaling",
     "Swap",
     "Symmetry",
     "Translation",
     "bounding_box_points",
+    "register_symmetry",
+    "resolve_variable",
+    "symmetry_class",
     "symmetry_from_dict",
     "symmetry_loss",
 ]
@@ -98,6 +98,18 @@ def _gradient(out: Tensor, x: Tensor) -> Tensor:
     return torch.zeros_like(x) if grad is None else grad
 
 
+SYMMETRIES: dict[str, type[Symmetry]] = {}
+"""Symmetry classes by ``kind`` (the spec's ``kind`` key), filled by :func:`register_symmetry`."""
+
+S = TypeVar("S", bound="type[Symmetry]")
+
+
+def register_symmetry(cls: S) -> S:
+    """Class decorator adding a symmetry class to :data:`SYMMETRIES` under its ``kind``."""
+    SYMMETRIES[cls.kind] = cls
+    return cls
+
+
 @dataclass(frozen=True, kw_only=True)
 class Symmetry(abc.ABC):
     """Base class of declared symmetries.
@@ -114,6 +126,8 @@ class Symmetry(abc.ABC):
 
     kind: ClassVar[str] = ""
     counts: ClassVar[tuple[int, int | None]] = (1, None)
+    options: ClassVar[tuple[str, ...]] = ()
+    takes_field: ClassVar[bool] = True
 
     variables: tuple[Variable, ...]
     field: str | int | None = None
@@ -243,11 +257,8 @@ class _Differential(Symmetry):
     def _combine(self, x: Tensor, grad: Tensor, value: Tensor, columns: tuple[int, ...]) -> Tensor:
         """Residual ``(N,)`` from the points, the gradient ``(N, D)`` and the value ``(N,)``."""
 
-    @abc.abstractmethod
-    def coefficients(self) -> tuple[tuple[Callable[[Any], Any], ...], Callable[[Any], Any]]:
-        """``(a_k, b)`` as functions of the variables' values (for symbolic residuals)."""
 
-
+@register_symmetry
 @dataclass(frozen=True, kw_only=True)
 class Translation(_Differential):
     """Invariance under a common shift: ``f(x + s c) = f(x)`` for all ``s``.
@@ -259,6 +270,7 @@ class Translation(_Differential):
     """
 
     kind: ClassVar[str] = "translation"
+    options: ClassVar[tuple[str, ...]] = ("direction",)
     direction: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -286,16 +298,13 @@ class Translation(_Differential):
         c = torch.tensor(self.direction, dtype=grad.dtype, device=grad.device)
         return grad[:, list(columns)] @ c
 
-    def coefficients(self) -> tuple[tuple[Callable[[Any], Any], ...], Callable[[Any], Any]]:
-        assert self.direction is not None
-        return tuple((lambda v, c=c: c) for c in self.direction), lambda v: 0
-
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
         data["direction"] = list(self.direction or ())
         return data
 
 
+@register_symmetry
 @dataclass(frozen=True, kw_only=True)
 class Scaling(_Differential):
     """Homogeneity: ``f(s x) = s^degree f(x)`` for the variables (Euler's relation).
@@ -305,6 +314,7 @@ class Scaling(_Differential):
     """
 
     kind: ClassVar[str] = "scaling"
+    options: ClassVar[tuple[str, ...]] = ("degree",)
     degree: float = 0.0
 
     def __post_init__(self) -> None:
@@ -319,14 +329,11 @@ class Scaling(_Differential):
         index = list(columns)
         return (x[:, index] * grad[:, index]).sum(dim=1) - self.degree * value
 
-    def coefficients(self) -> tuple[tuple[Callable[[Any], Any], ...], Callable[[Any], Any]]:
-        terms = tuple((lambda v, k=k: v[k]) for k in range(len(self.variables)))
-        return terms, lambda v: -self.degree
-
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "degree": self.degree}
 
 
+@register_symmetry
 @dataclass(frozen=True, kw_only=True)
 class Rotation(_Differential):
     """Invariance under rotations in the plane of two variables ``(a, b)`` about the origin.
@@ -342,10 +349,8 @@ class Rotation(_Differential):
         a, b = columns
         return x[:, a] * grad[:, b] - x[:, b] * grad[:, a]
 
-    def coefficients(self) -> tuple[tuple[Callable[[Any], Any], ...], Callable[[Any], Any]]:
-        return (lambda v: -v[1], lambda v: v[0]), lambda v: 0
 
-
+@register_symmetry
 @dataclass(frozen=True, kw_only=True)
 class Swap(Symmetry):
     """Symmetry under exchanging two variables: ``f(.. a .. b ..) = f(.. b .. a ..)``.
@@ -367,253 +372,22 @@ class Swap(Symmetry):
         return function(x)[:, index] - function(x[:, permutation])[:, index]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Conserved(Symmetry):
-    """A quantity ``H(state)`` conserved along the flow of a learned vector field.
-
-    The model maps the inputs (the state ``variables``, possibly with others such as time) to
-    the time derivatives of the state: output ``k`` is ``d variables[k] / dt``. ``H`` is kept
-    constant along trajectories when ``dH/dt = grad H . f = 0``; that is the residual.
-
-    Attributes
-    ----------
-    quantity : str
-        ``H`` as an expression of the variables, e.g. ``"v**2/2 + 1 - cos(q)"``; parsed by the
-        safe parser of :mod:`kanphys.pde.expressions` and differentiated symbolically.
-    variables : tuple of str
-        The state variables (input names), in the order of the model's outputs.
-    """
-
-    kind: ClassVar[str] = "conserved"
-    quantity: str = ""
-    _gradient_terms: tuple[Any, ...] = field(default=(), init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.field is not None:
-            raise ConfigError(
-                f"{self.label}: field is not used (output k is the rate of variables[k]); "
-                f"received field={self.field!r}"
-            )
-        for variable in self.variables:
-            if not isinstance(variable, str):
-                raise ConfigError(
-                    f"{self.label}: variables must be names (the quantity is written in them); "
-                    f"received {variable!r}"
-                )
-        import sympy
-
-        from kanphys.errors import SpecError
-        from kanphys.pde.compile import compile_expression
-        from kanphys.pde.expressions import parse_expression
-        from kanphys.pde.problem import input_symbol
-
-        names = tuple(str(v) for v in self.variables)
-        if not isinstance(self.quantity, str) or not self.quantity.strip():
-            raise ConfigError(
-                f"{self.label}: quantity must be an expression string of {', '.join(names)}, "
-                f"e.g. 'p**2/2 + q**2/2'; received {self.quantity!r}"
-            )
-        try:
-            expr = parse_expression(
-                self.quantity,
-                names={v: input_symbol(v) for v in names},
-                inputs=names,
-                fields=(),
-                label="quantity",
-                source=self.label,
-            )
-        except SpecError as error:
-            raise ConfigError(str(error)) from None
-        gradient = tuple(
-            compile_expression(sympy.diff(expr, input_symbol(v)), names, label=self.label)
-            for v in names
-        )
-        object.__setattr__(self, "_gradient_terms", gradient)
-
-    def validate(self, names: Sequence[str], outputs: Sequence[str]) -> None:
-        super().validate(names, outputs)
-        if len(outputs) != len(self.variables):
-            raise ConfigError(
-                f"{self.label}: needs one model output per state variable "
-                f"({len(self.variables)}: {', '.join(map(str, self.variables))}); the model has "
-                f"{len(outputs)} outputs"
-            )
-
-    def _residual(
-        self, function: Function, x: Tensor, columns: tuple[int, ...], outputs: tuple[int, ...]
-    ) -> Tensor:
-        from kanphys.pde.compile import Environment
-
-        rates = function(x)
-        if rates.shape[1] != len(columns):
-            raise ShapeError(
-                f"{self.label}: the model must output one rate per state variable "
-                f"({len(columns)}: {', '.join(map(str, self.variables))}); it has "
-                f"{rates.shape[1]} outputs"
-            )
-        env = Environment({str(v): x[:, c] for v, c in zip(self.variables, columns, strict=True)})
-        total = sum(
-            (term(env) * rates[:, k] for k, term in enumerate(self._gradient_terms)),
-            torch.zeros_like(rates[:, 0]),
-        )
-        return total[:, None]
-
-    def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
-        data["quantity"] = self.quantity
-        return data
-
-
-@functools.lru_cache(maxsize=64)
-def _density(quantity: str, names: tuple[str, ...], outputs: tuple[str, ...], owner: str) -> Any:
-    """The compiled density of :class:`ConservedIntegral` (fields and inputs, no derivatives)."""
-    from kanphys.errors import SpecError
-    from kanphys.pde.compile import compile_expression
-    from kanphys.pde.expressions import parse_expression
-    from kanphys.pde.problem import field_function, input_symbol
-
-    symbols = {v: input_symbol(v) for v in names}
-    symbols.update({f: field_function(f, names) for f in outputs})
-    try:
-        expr = parse_expression(
-            quantity, names=symbols, inputs=names, fields=outputs, label="quantity", source=owner
-        )
-        compiled = compile_expression(expr, names, label=owner)
-    except SpecError as error:
-        raise ConfigError(str(error)) from None
-    if any(variables for _, variables in compiled.requires):
-        raise ConfigError(
-            f"{owner}: quantity {quantity!r} uses a derivative; the conserved density may use "
-            f"only the fields ({', '.join(outputs)}), the inputs and numbers"
-        )
-    return compiled
-
-
-@dataclass(frozen=True, kw_only=True)
-class ConservedIntegral(Symmetry):
-    """A spatial integral conserved in time: ``d/dt  integral of q(u, x) dx = 0``.
-
-    For the solution of a time-dependent PDE (mass ``q = u`` under periodic advection or
-    diffusion with no-flux walls, ``q = u**2`` under periodic advection, ...). The points
-    given to :meth:`residual` supply the spatial samples: their first ``N // n_times`` rows are
-    copied to ``n_times`` evenly spaced times spanning the range of the time column, the
-    density is averaged over the samples at each time (the same samples at every time, so
-    the Monte Carlo error cancels in differences), and the residual is the change of that
-    average from the first time, ``(n_times - 1, 1)``.
-
-    Attributes
-    ----------
-    variables : tuple of one str or int
-        The time input.
-    quantity : str or None
-        The density ``q`` as an expression of the fields (outputs) and inputs, no derivatives;
-        parsed safely (never evaluated as Python). Default: the ``field`` (or the only output).
-    n_times : int
-        Number of time slices compared (default 8, >= 2).
-    """
-
-    kind: ClassVar[str] = "conserved_integral"
-    counts: ClassVar[tuple[int, int | None]] = (1, 1)
-    quantity: str | None = None
-    n_times: int = 8
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.quantity is not None and (
-            not isinstance(self.quantity, str) or not self.quantity.strip()
-        ):
-            raise ConfigError(
-                f"{self.label}: quantity must be an expression string of the fields and inputs, "
-                f"e.g. 'u**2'; received {self.quantity!r}"
-            )
-        if isinstance(self.n_times, bool) or not isinstance(self.n_times, int) or self.n_times < 2:
-            raise ConfigError(
-                f"{self.label}: n_times must be an integer >= 2; received {self.n_times!r}"
-            )
-
-    def residual(
-        self,
-        function: Function,
-        x: Tensor,
-        *,
-        names: Sequence[str],
-        outputs: Sequence[str],
-    ) -> Tensor:
-        if x.dim() != 2 or x.shape[1] != len(names):
-            raise ShapeError(
-                f"{self.label}: points must have shape (N, {len(names)}); received {tuple(x.shape)}"
-            )
-        (time,) = self.indices(names)
-        density = self._density(names, outputs)
-        n_space = x.shape[0] // self.n_times
-        if n_space < 1:
-            raise ShapeError(
-                f"{self.label}: needs at least n_times = {self.n_times} points; received "
-                f"{x.shape[0]}"
-            )
-        times = torch.linspace(
-            float(x[:, time].min()), float(x[:, time].max()), self.n_times, dtype=x.dtype
-        ).to(x.device)
-        points = x[:n_space].detach().repeat(self.n_times, 1)
-        points[:, time] = times.repeat_interleave(n_space)
-        out = function(points)
-        from kanphys.pde.compile import Environment
-
-        env = Environment(
-            {name: points[:, i] for i, name in enumerate(names)},
-            {(name, ()): out[:, k] for k, name in enumerate(outputs)},
-        )
-        means = density(env).reshape(self.n_times, n_space).mean(dim=1)
-        return (means[1:] - means[0])[:, None]
-
-    def validate(self, names: Sequence[str], outputs: Sequence[str]) -> None:
-        super().validate(names, outputs)
-        self._density(names, outputs)
-
-    def _density(self, names: Sequence[str], outputs: Sequence[str]) -> Any:
-        quantity = self.quantity
-        if quantity is None:
-            if self.field is None and len(outputs) != 1:
-                raise ConfigError(
-                    f"{self.label}: give the quantity or the field; there are {len(outputs)} "
-                    f"outputs ({', '.join(outputs)})"
-                )
-            quantity = outputs[self.outputs(outputs)[0]]
-        return _density(quantity, tuple(names), tuple(outputs), self.label)
-
-    def _residual(
-        self, function: Function, x: Tensor, columns: tuple[int, ...], outputs: tuple[int, ...]
-    ) -> Tensor:  # pragma: no cover - residual() is overridden
-        raise NotImplementedError
-
-    def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
-        if self.quantity is not None:
-            data["quantity"] = self.quantity
-        data["n_times"] = self.n_times
-        return data
-
-
-SYMMETRIES: dict[str, type[Symmetry]] = {
-    cls.kind: cls for cls in (Translation, Scaling, Swap, Rotation, Conserved, ConservedIntegral)
-}
-"""Symmetry classes by ``kind`` (the spec's ``kind`` key)."""
-
-_OPTIONS: dict[str, tuple[str, ...]] = {
-    "translation": ("direction",),
-    "scaling": ("degree",),
-    "swap": (),
-    "rotation": (),
-    "conserved": ("quantity",),
-    "conserved_integral": ("quantity", "n_times"),
-}
-
-
 def allowed_keys(kind: str) -> tuple[str, ...]:
     """Keys a symmetry of ``kind`` accepts in a mapping (``kind`` included)."""
-    base = ("kind", "variables", "weight")
-    return (*base, *(() if kind == "conserved" else ("field",)), *_OPTIONS[kind])
+    cls = symmetry_class(kind)
+    field_key = ("field",) if cls.takes_field else ()
+    return ("kind", "variables", "weight", *field_key, *cls.options)
+
+
+def symmetry_class(kind: Any) -> type[Symmetry]:
+    """The class registered under ``kind``; raise :class:`ConfigError` listing the kinds."""
+    import kanphys.training.conservation  # noqa: F401  (registers the conserved quantities)
+
+    if kind not in SYMMETRIES:
+        raise ConfigError(
+            f"symmetry kind must be one of {', '.join(map(repr, SYMMETRIES))}; received {kind!r}"
+        )
+    return SYMMETRIES[kind]
 
 
 def symmetry_from_dict(data: Mapping[str, Any]) -> Symmetry:
@@ -621,11 +395,8 @@ def symmetry_from_dict(data: Mapping[str, Any]) -> Symmetry:
     if not isinstance(data, Mapping):
         raise ConfigError(f"a symmetry must be a mapping; received {type(data).__name__}")
     kind = data.get("kind")
-    if kind not in SYMMETRIES:
-        raise ConfigError(
-            f"symmetry kind must be one of {', '.join(map(repr, SYMMETRIES))}; received {kind!r}"
-        )
-    allowed = allowed_keys(kind)
+    cls = symmetry_class(kind)
+    allowed = allowed_keys(cls.kind)
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise ConfigError(
@@ -638,7 +409,7 @@ def symmetry_from_dict(data: Mapping[str, Any]) -> Symmetry:
         values["variables"] = tuple(values["variables"])
     if isinstance(values.get("direction"), list):
         values["direction"] = tuple(values["direction"])
-    return SYMMETRIES[kind](**values)
+    return cls(**values)
 
 
 def bounding_box_points(
