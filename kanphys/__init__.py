@@ -21,17 +21,28 @@ from kanphys.errors import (
 from kanphys.io import load_model, save_model
 from kanphys.layers import KANLayer
 from kanphys.models import KAN, MLP, refine_grid, update_grid
-from kanphys.training import FitConfig, fit
+from kanphys.training import (
+    FitConfig,
+    Rotation,
+    Scaling,
+    Swap,
+    Symmetry,
+    Translation,
+    fit,
+)
 
 if TYPE_CHECKING:
     from kanphys.discovery import LawDiscovery, identify_ode, identify_pde
     from kanphys.io.spec import load_problem, problem_from_dict
     from kanphys.pde.problem import Problem
     from kanphys.pde.registry import get_problem, list_problems
+    from kanphys.training.conservation import Conserved, ConservedIntegral
     from kanphys.training.solve import SolveResult, load_solution, solve
 
 # the PDE side pulls in sympy and scipy: import it on first use, not with `import kanphys`
 _LAZY = {
+    "Conserved": "kanphys.training.conservation",
+    "ConservedIntegral": "kanphys.training.conservation",
     "LawDiscovery": "kanphys.discovery",
     "Problem": "kanphys.pde.problem",
     "SolveResult": "kanphys.training.solve",
@@ -57,16 +68,23 @@ __all__ = [
     "MLP",
     "CheckpointError",
     "ConfigError",
+    "Conserved",
+    "ConservedIntegral",
     "FitConfig",
     "KANLayer",
     "KanphysError",
     "LawDiscovery",
     "NonFiniteError",
     "Problem",
+    "Rotation",
+    "Scaling",
     "ShapeError",
     "SolveResult",
     "SpecError",
+    "Swap",
+    "Symmetry",
     "TensorTypeError",
+    "Translation",
     "__version__",
     "fit",
     "get_problem",

@@ -374,6 +374,8 @@ def _validate(args: argparse.Namespace) -> int:
             f"{len(problem.conditions)} condition(s) (hard: {hard}), reference: "
             f"{', '.join(reference) or 'none'}"
         )
+        for i, symmetry in enumerate(problem.symmetries):
+            print(f"  symmetry[{i}]: {symmetry.kind} of {', '.join(map(str, symmetry.variables))}")
         for note in state.notes:
             print(f"  note: {note}")
     return status

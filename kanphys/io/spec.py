@@ -7,7 +7,8 @@ expressions go through the whitelisting parser of :mod:`kanphys.pde.expressions`
 
 Reading order: ``fields``, ``[parameters]`` (each may use the constants before it), ``[domain]``
 (bounds may use the constant parameters), name clashes, ``equations``, ``[[conditions]]``,
-``[reference]``, ``[data]``, then ``[model]`` and ``[training]`` kept as plain dicts.
+``[reference]``, ``[data]``, ``[[symmetry]]``, then ``[model]`` and ``[training]`` kept as plain
+dicts.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from kanphys.io._spec_common import (
     require_table,
 )
 from kanphys.io._spec_domain import DOMAIN_KEYS, parse_domain, resolve_value
+from kanphys.io._spec_symmetry import parse_symmetries
 from kanphys.pde.expressions import parse_constant, parse_equation, parse_expression
 from kanphys.pde.problem import (
     Condition,
@@ -79,6 +81,7 @@ TOP_LEVEL_KEYS = (
     "data",
     "model",
     "training",
+    "symmetry",
 )
 """Keys a spec may have at the top level."""
 REQUIRED_KEYS = ("name", "domain", "fields", "equations")
@@ -214,6 +217,7 @@ def problem_from_dict(
     if "reference" in table:
         reference = _reference(ctx, table["reference"], domain.inputs, fields, symbols)
     data_table = _data(ctx, table["data"], domain.inputs, fields) if has_data else None
+    symmetries = parse_symmetries(ctx, table.get("symmetry", []), domain.inputs, fields)
     return Problem(
         name=name,
         fields=fields,
@@ -227,6 +231,7 @@ def problem_from_dict(
         model=_plain_table(ctx, "model", table.get("model", {})),
         training=_plain_table(ctx, "training", table.get("training", {})),
         source=source_path,
+        symmetries=symmetries,
     )
 
 

@@ -18,10 +18,13 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import sympy
+
+if TYPE_CHECKING:
+    from kanphys.training.symmetry import Symmetry
 
 __all__ = [
     "Condition",
@@ -203,7 +206,12 @@ class Data:
 
 @dataclass(frozen=True, kw_only=True)
 class Problem:
-    """A validated PDE problem (see ``docs/spec-format.md`` for the TOML form)."""
+    """A validated PDE problem (see ``docs/spec-format.md`` for the TOML form).
+
+    ``symmetries`` (the spec's ``[[symmetry]]`` tables) are declared symmetries of the solution
+    (:mod:`kanphys.training.symmetry`), imposed as extra loss terms ``symmetry[i]`` at the
+    collocation points; their variables name inputs and their ``field`` a field.
+    """
 
     name: str
     fields: tuple[str, ...]
@@ -217,6 +225,7 @@ class Problem:
     model: Mapping[str, Any] = field(default_factory=dict)
     training: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
+    symmetries: tuple[Symmetry, ...] = ()
 
     @property
     def inputs(self) -> tuple[str, ...]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -18,6 +19,12 @@ from kanphys.training.regularization import (
     SparsityConfig,
     evenly_spaced_rows,
     sparsity_penalty,
+)
+from kanphys.training.symmetry import (
+    Symmetry,
+    bounding_box_points,
+    symmetry_from_dict,
+    symmetry_loss,
 )
 
 __all__ = ["FitConfig", "FitResult", "fit"]
@@ -54,6 +61,16 @@ class FitConfig:
         mini-batch as the error (at most 1024 evenly spaced rows of it).
     sparsity_l1, sparsity_entropy : float
         Factors of the penalty's L1 and entropy terms (defaults 1 and 2, as in the KAN paper).
+    symmetries : tuple of Symmetry
+        Declared symmetries (:mod:`kanphys.training.symmetry`; mappings in their ``to_dict``
+        form are accepted); their weighted mean squared residuals are added to the loss.
+    symmetry_weight : float
+        Factor of the summed symmetry losses (default 1, > 0).
+    symmetry_points : int
+        Unlabelled points drawn once, uniformly in the bounding box of ``x`` (with the
+        ``generator`` of :func:`fit`), where the symmetries are imposed besides the inputs of
+        the current batch (default 256; 0: the inputs only). They are what makes a symmetry
+        help when samples are few.
     """
 
     steps: int = 1000
@@ -66,6 +83,9 @@ class FitConfig:
     sparsity: float = 0.0
     sparsity_l1: float = 1.0
     sparsity_entropy: float = 2.0
+    symmetries: tuple[Symmetry, ...] = ()
+    symmetry_weight: float = 1.0
+    symmetry_points: int = 256
 
     def __post_init__(self) -> None:
         check_int("steps", self.steps, minimum=1)
@@ -89,6 +109,30 @@ class FitConfig:
             if not ok or not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{name} must be a finite number >= 0; received {value!r}")
             object.__setattr__(self, name, float(value))
+        if isinstance(self.symmetries, (Symmetry, Mapping)) or not isinstance(
+            self.symmetries, Sequence
+        ):
+            raise ConfigError(
+                "symmetries must be a list of Symmetry objects (or their dict forms); "
+                f"received {self.symmetries!r}"
+            )
+        declared = []
+        for item in self.symmetries:
+            if isinstance(item, Mapping):
+                item = symmetry_from_dict(item)
+            if not isinstance(item, Symmetry):
+                raise ConfigError(
+                    "symmetries must hold Symmetry objects such as Translation(variables=...); "
+                    f"received {type(item).__name__} {item!r}"
+                )
+            declared.append(item)
+        object.__setattr__(self, "symmetries", tuple(declared))
+        weight = self.symmetry_weight
+        ok = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+        if not ok or not math.isfinite(weight) or weight <= 0:
+            raise ConfigError(f"symmetry_weight must be a finite number > 0; received {weight!r}")
+        object.__setattr__(self, "symmetry_weight", float(weight))
+        check_int("symmetry_points", self.symmetry_points, minimum=0)
 
     @property
     def sparsity_config(self) -> SparsityConfig:
@@ -98,7 +142,9 @@ class FitConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(replace(self, symmetries=()))
+        data["symmetries"] = [symmetry.to_dict() for symmetry in self.symmetries]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FitConfig:
@@ -112,7 +158,9 @@ class FitResult:
 
     With ``FitConfig.sparsity > 0``, ``"loss"`` is the minimised objective
     ``mse + sparsity * penalty``, and ``"mse"`` and ``"sparsity"`` (the unweighted penalty)
-    are recorded as well.
+    are recorded as well. With ``FitConfig.symmetries``, ``"loss"`` also holds
+    ``symmetry_weight * symmetry``, and ``"mse"`` and ``"symmetry"`` (the sum of each
+    symmetry's weight times its mean squared residual) are recorded.
     """
 
     history: dict[str, list[float]] = field(default_factory=dict)
@@ -145,6 +193,8 @@ def fit(
     config: FitConfig | None = None,
     validation: tuple[Tensor, Tensor] | None = None,
     generator: torch.Generator | None = None,
+    names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
 ) -> FitResult:
     """Train ``model`` in place to minimise the mean squared error on ``(x, y)``.
 
@@ -158,7 +208,13 @@ def fit(
     validation : (Tensor, Tensor), optional
         Held-out ``(x, y)`` whose RMSE is recorded in the history.
     generator : torch.Generator, optional
-        Randomness for mini-batch sampling.
+        Randomness for mini-batch sampling and the symmetry points.
+    names : sequence of str, optional
+        Input names, in column order, by which symmetries may name variables; default
+        ``x0, x1, ...`` (as in :mod:`kanphys.discovery`).
+    output_names : sequence of str, optional
+        Output names by which a symmetry's ``field`` may name an output; default
+        ``y0, y1, ...``.
 
     Returns
     -------
@@ -179,6 +235,18 @@ def fit(
     check_input(x, model.in_features, owner="fit", like=next(model.parameters()))
     _warn_outside_grid(model, x, config)
     _check_target(y, x, model.out_features, "y")
+    input_names = _names("names", names, model.in_features, "x")
+    outputs = _names("output_names", output_names, model.out_features, "y")
+    symmetric = bool(config.symmetries)
+    symmetry_points = x[:0]
+    if symmetric:
+        for symmetry in config.symmetries:  # resolve the names now, not at the first step
+            try:
+                symmetry.validate(input_names, outputs)
+            except ConfigError as error:
+                raise ConfigError(f"fit: {error}") from None
+        if config.symmetry_points:
+            symmetry_points = bounding_box_points(x, config.symmetry_points, generator=generator)
     if validation is not None:
         check_input(
             validation[0],
@@ -207,8 +275,12 @@ def fit(
     batch_size = config.batch_size if config.optimizer == "adam" else None
     full_batch = batch_size is None or batch_size >= len(x)
     history: dict[str, list[float]] = {"step": [], "loss": []}
+    if sparsity.enabled or symmetric:
+        history["mse"] = []
     if sparsity.enabled:
-        history["mse"], history["sparsity"] = [], []
+        history["sparsity"] = []
+    if symmetric:
+        history["symmetry"] = []
     if validation is not None:
         history["val_rmse"] = []
     result = FitResult(history)
@@ -229,7 +301,8 @@ def fit(
 
         def closure(xb: Tensor = xb, yb: Tensor = yb, terms: dict[str, float] = terms) -> float:
             optimizer.zero_grad(set_to_none=True)
-            loss = torch.mean((model.forward_unchecked(xb) - yb) ** 2)
+            mse = torch.mean((model.forward_unchecked(xb) - yb) ** 2)
+            loss = mse
             if sparsity.enabled:
                 rows = evenly_spaced_rows(xb, sparsity.samples)
                 penalty = sparsity_penalty(
@@ -239,9 +312,21 @@ def fit(
                     entropy=sparsity.entropy,
                 )
                 # the first evaluation is the one at the step's starting point
-                terms.setdefault("mse", float(loss.detach()))
+                terms.setdefault("mse", float(mse.detach()))
                 terms.setdefault("sparsity", float(penalty.detach()))
                 loss = loss + sparsity.weight * penalty
+            if symmetric:
+                where = torch.cat([xb, symmetry_points])
+                symmetry = symmetry_loss(
+                    config.symmetries,
+                    model.forward_unchecked,
+                    where,
+                    names=input_names,
+                    outputs=outputs,
+                )
+                terms.setdefault("mse", float(mse.detach()))
+                terms.setdefault("symmetry", float(symmetry.detach()))
+                loss = loss + config.symmetry_weight * symmetry
             loss.backward()
             return loss  # type: ignore[return-value]  # optimisers accept and return tensors
 
@@ -264,6 +349,22 @@ def fit(
                 message += f", validation RMSE {rmse:.3e}"
             logger.info(message)
     return result
+
+
+def _names(argument: str, names: Sequence[str] | None, count: int, prefix: str) -> tuple[str, ...]:
+    """The given names (checked: ``count`` distinct strings) or ``prefix0, prefix1, ...``."""
+    if names is None:
+        return tuple(f"{prefix}{i}" for i in range(count))
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"fit: {argument} must be a list of strings; received {names!r}")
+    if len(names) != count:
+        raise ConfigError(
+            f"fit: {argument} has {len(names)} entries but the model has {count} "
+            f"{'inputs' if prefix == 'x' else 'outputs'}; received {list(names)}"
+        )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"fit: {argument} must be distinct; received {list(names)}")
+    return tuple(names)
 
 
 def _warn_outside_grid(model: Network, x: Tensor, config: FitConfig) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -21,6 +22,9 @@ from kanphys.pde.geometry import Geometry
 from kanphys.pde.model import PDEModel
 from kanphys.pde.problem import DerivativeKey, Problem
 
+if TYPE_CHECKING:
+    from kanphys.training.symmetry import Symmetry
+
 __all__ = ["Term", "build_terms", "evaluate_residuals", "sample_points"]
 
 
@@ -29,7 +33,9 @@ class Term:
     """One loss term: ``weight * mean(residual ** 2)`` over the point set ``points``.
 
     ``residuals`` holds one compiled expression per equation (the equations term stacks the
-    residuals of all equations); a data term has none and compares fields with ``targets``.
+    residuals of all equations); a data term has none and compares fields with ``targets``; a
+    symmetry term has none and evaluates its declared ``symmetry`` (autograd, on the model) at
+    its points.
     """
 
     label: str
@@ -38,6 +44,7 @@ class Term:
     residuals: list[CompiledExpression]
     weight: float = 1.0
     targets: dict[str, Tensor] | None = None
+    symmetry: Symmetry | None = None
 
     @property
     def requires(self) -> set[DerivativeKey]:
@@ -57,15 +64,17 @@ def build_terms(
     dtype: torch.dtype,
     device: torch.device,
 ) -> list[Term]:
-    """Terms for the equations (one per equation), each soft condition, and the data."""
+    """Terms for the equations (one per equation), each soft condition, the data and each
+    declared symmetry (``symmetry[i]``, group ``symmetries``)."""
     inputs = problem.inputs
     labels = [e.label for e in problem.equations] + [c.label for c in problem.conditions]
-    known = {"equations", "conditions", "data", *labels}
+    labels += [f"symmetry[{i}]" for i in range(len(problem.symmetries))]
+    known = {"equations", "conditions", "data", "symmetries", *labels}
     for key in weights:
         if key not in known:
             raise SpecError(
                 f"[training] weights has an unknown key {key!r}; allowed are 'equations', "
-                f"'conditions', 'data' or a label: {', '.join(labels)}"
+                f"'conditions', 'data', 'symmetries' or a label: {', '.join(labels)}"
             )
 
     def weight_of(label: str, group: str, own: float | None = None) -> float:
@@ -108,7 +117,45 @@ def build_terms(
                 "data", "data", "data", [], weight_of("data", "data", problem.data.weight), targets
             )
         )
+    for i, symmetry in enumerate(problem.symmetries):
+        label = f"symmetry[{i}]"
+        check_problem_symmetry(problem, label, symmetry)
+        own = symmetry.weight * float(weights.get("symmetries", 1.0))
+        terms.append(
+            Term(
+                label,
+                "symmetries",
+                "interior",
+                [],
+                weight_of(label, "symmetries", own),
+                None,
+                symmetry,
+            )
+        )
     return terms
+
+
+def check_problem_symmetry(problem: Problem, label: str, symmetry: Symmetry) -> None:
+    """Raise :class:`SpecError` unless ``symmetry`` fits the problem's inputs and fields."""
+    from kanphys.errors import ConfigError
+    from kanphys.training.conservation import Conserved
+    from kanphys.training.symmetry import Symmetry
+
+    where = f"{problem.where_label}: {label}"
+    if not isinstance(symmetry, Symmetry):
+        raise SpecError(
+            f"{where}: must be a Symmetry such as Rotation(variables=('x', 'y')); received "
+            f"{type(symmetry).__name__}"
+        )
+    if isinstance(symmetry, Conserved):
+        raise SpecError(
+            f"{where}: Conserved (a quantity conserved along a learned flow) applies to fitted "
+            "vector fields; for a PDE solution use ConservedIntegral (kind 'conserved_integral')"
+        )
+    try:
+        symmetry.validate(problem.inputs, problem.fields)
+    except ConfigError as error:
+        raise SpecError(f"{where}: {error}") from None
 
 
 def sample_points(
@@ -173,6 +220,11 @@ def evaluate_residuals(
     residuals: dict[str, Tensor] = {}
     for term in terms:
         position = order.index(term.points)
+        if term.symmetry is not None:
+            residuals[term.label] = term.symmetry.residual(
+                model, columns[position], names=model.inputs, outputs=fields
+            ).reshape(-1)
+            continue
         if term.targets is not None:
             residuals[term.label] = torch.cat(
                 [split[(name, ())][position] - target for name, target in term.targets.items()]
