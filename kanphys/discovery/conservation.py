@@ -11,12 +11,12 @@ Both are linear problems over a library of candidate terms ``phi_k`` of the stat
   ``g(q) qdot`` in one dimension, or constants) are removed first, since they can be added to
   any Lagrangian.
 
-The null space is read from the SVD of the column-normalised matrix: right singular vectors
-whose singular value (divided by ``sqrt(rows)``) is below ``tolerance`` span the solutions.
-The basis is made sparse and readable by reduced row echelon form (each quantity gets a unit
-coefficient on one pivot term and none on the others' pivots), then small coefficients are
-dropped and the rest refitted on the same null-space condition. Everything is symbolic in the
-library (sympy), so the answer is a formula.
+Sparse null vectors are found by taking each term in turn as the unit pivot and regressing its
+column on the others by sequentially thresholded least squares (columns at unit RMS); a fit
+whose relative residual is below ``tolerance`` is a solution. Conserved quantities are searched
+by complexity (simplest terms first), dropping those that are functions of quantities already
+found; a Lagrangian is the sparsest solution. Everything is symbolic in the library (sympy), so
+the answer is a formula.
 
 Conserved quantities are defined up to an affine map (``a H + b``, and for several, any
 invertible linear combination); :func:`affine_match` measures how well a found quantity
@@ -127,57 +127,6 @@ def _evaluate(
     )
 
 
-def _null_space(
-    M: np.ndarray, tolerance: float, max_count: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Null vectors of ``M`` (columns scaled to unit RMS): ``(vectors (K, m), scale, values)``."""
-    scale = np.sqrt(np.mean(M**2, axis=0))
-    usable = scale > 1e-12 * max(float(scale.max()), 1e-300)
-    scale = np.where(usable, scale, 1.0)
-    A = M / scale
-    _, values, Vt = np.linalg.svd(A, full_matrices=False)
-    values = values / np.sqrt(len(M))
-    order = np.argsort(values)
-    chosen = [k for k in order[:max_count] if values[k] < tolerance]
-    return Vt[chosen].T, scale, values[order]
-
-
-def _rref(V: np.ndarray) -> np.ndarray:
-    """Reduced row echelon form of the rows of ``V.T`` (a sparse basis of the same span)."""
-    B = V.T.copy()
-    m, K = B.shape
-    row = 0
-    for col in range(K):
-        if row == m:
-            break
-        pivot = row + int(np.argmax(np.abs(B[row:, col])))
-        if abs(B[pivot, col]) < 1e-8:
-            continue
-        B[[row, pivot]] = B[[pivot, row]]
-        B[row] /= B[row, col]
-        for other in range(m):
-            if other != row:
-                B[other] -= B[other, col] * B[row]
-        row += 1
-    return B[:row].T
-
-
-def _polish(A: np.ndarray, vector: np.ndarray, threshold: float) -> np.ndarray:
-    """Drop coefficients below ``threshold`` (relative to the largest) and refit the rest:
-    the smallest right singular vector of ``A`` restricted to the kept columns."""
-    vector = vector / np.max(np.abs(vector))
-    keep = np.abs(vector) >= threshold
-    if keep.sum() < 2:
-        return vector * keep
-    _, _, Vt = np.linalg.svd(A[:, keep], full_matrices=False)
-    refit = np.zeros_like(vector)
-    refit[keep] = Vt[-1]
-    pivot = int(np.argmax(np.abs(vector)))
-    if refit[pivot] == 0:
-        return vector * keep
-    return refit / refit[pivot] * vector[pivot]
-
-
 def _number(value: float, digits: int = 6) -> sympy.Expr:
     """``value`` as an integer or a fraction with a small denominator when it is one (to
     1e-9 relative), else a float of ``digits`` significant digits."""
@@ -203,7 +152,6 @@ def conserved_quantities(
     degree: int = 4,
     tolerance: float = 1e-4,
     max_quantities: int = 4,
-    threshold: float = 1e-3,
 ) -> list[ConservedQuantity]:
     """Quantities ``H(state)`` conserved along the trajectories, as formulas.
 
@@ -222,16 +170,14 @@ def conserved_quantities(
     degree : int
         Highest monomial degree of the default library.
     tolerance : float
-        A direction counts as conserved when its singular value over ``sqrt(N)`` (with unit-RMS
-        columns) is below this.
+        A combination counts as conserved when the root mean square of its ``dH/dt``, with
+        the terms' columns at unit RMS, is below this.
     max_quantities : int
-    threshold : float
-        Coefficients below this fraction of the largest are dropped in each quantity.
 
     Returns
     -------
     list of ConservedQuantity
-        Sparse, in order of pivot term (empty when nothing is conserved).
+        Sparse, simplest first (empty when nothing is conserved).
     """
     X = _check_array("states", states)
     V = _check_array("rates", rates)
@@ -385,33 +331,6 @@ def _library(
     return terms
 
 
-def _solve(
-    M: np.ndarray,
-    terms: Sequence[sympy.Expr],
-    tolerance: float,
-    max_quantities: int,
-    threshold: float,
-) -> list[tuple[np.ndarray, float]]:
-    """Sparse null vectors of ``M`` (in the library's coefficients, pivot coefficient 1) and
-    their relative residuals."""
-    vectors, scale, _ = _null_space(M, tolerance, max_quantities)
-    if vectors.shape[1] == 0:
-        return []
-    A = M / scale
-    found = []
-    for column in _rref(vectors).T:
-        polished = _polish(A, column, threshold)
-        coefficients = polished / scale
-        pivot = int(np.argmax(np.abs(polished)))
-        coefficients = coefficients / coefficients[pivot]
-        residual = float(
-            np.sqrt(np.mean((M @ coefficients) ** 2))
-            / max(np.sqrt(np.mean((np.abs(M) @ np.abs(coefficients)) ** 2)), 1e-300)
-        )
-        found.append((coefficients, residual))
-    return found
-
-
 def affine_match(found: Any, truth: Any) -> float:
     """R^2 of the best affine fit ``truth ~ a * found + b`` (1 when ``found`` is the true
     quantity up to scale and offset). Arrays of the two quantities' values at the samples."""
@@ -433,7 +352,6 @@ def lagrangian(
     library: Sequence[str] | Sequence[sympy.Expr] | None = None,
     degree: int = 2,
     tolerance: float = 1e-4,
-    threshold: float = 1e-3,
 ) -> ConservedQuantity:
     """A Lagrangian ``L(q, qdot)`` whose Euler-Lagrange equations the trajectories satisfy.
 
@@ -447,7 +365,7 @@ def lagrangian(
         Candidate terms in the coordinates and velocities; by default monomials of the
         velocities of degree 2, monomials of the coordinates up to ``degree``, and ``cos``
         and ``sin`` of each coordinate.
-    tolerance, threshold : float
+    tolerance : float
         As in :func:`conserved_quantities`.
 
     Returns
@@ -506,7 +424,7 @@ def lagrangian(
     data = np.hstack([Q, Qd, Qdd])
     blocks = [_evaluate([residuals[k][i] for k in keep], symbols, data) for i in range(len(coords))]
     M = np.vstack(blocks)
-    found = _solve(M, terms, tolerance, 1, threshold)
+    found = _sparse_null_vectors(M, tolerance)
     if not found:
         raise ConfigError(
             "lagrangian: no combination of the library terms satisfies the Euler-Lagrange "
