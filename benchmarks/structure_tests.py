@@ -54,14 +54,14 @@ def formulas(ids: list[str] | None) -> list[LabelledFormula]:
 
 
 def run_one(
-    item: LabelledFormula, noise: float, seed: int, rows: int, method: str
+    item: LabelledFormula, noise: float, seed: int, rows: int, method: str, noisy: bool = False
 ) -> dict[str, Any]:
     start = time.perf_counter()
     labels = true_facts(item, seed=seed)
     X, y = sample(item, rows, seed=seed)
     rng = np.random.default_rng(seed + 1)
     y_noisy = y + noise * np.sqrt(np.mean(y**2)) * rng.standard_normal(len(y))
-    surrogate = Surrogate(X, y_noisy, seed=seed, max_rows=rows)
+    surrogate = Surrogate(X, y_noisy, seed=seed, max_rows=rows, noisy=noisy and noise > 0)
     report = structure(
         surrogate, X, names=item.names, invariants=item.invariants, seed=seed, method=method
     )
@@ -80,6 +80,7 @@ def run_one(
         "id": item.id,
         "source": item.note if item.note == "Feynman" else "control",
         "noise": noise,
+        "noisy_surrogate": bool(noisy and noise > 0),
         "seed": seed,
         "method": method,
         "surrogate_rmse": surrogate.rmse,
@@ -174,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--json", default="structure_runs.json")
     parser.add_argument("--method", choices=["values", "derivatives"], default="values")
+    parser.add_argument(
+        "--noisy", action="store_true", help="surrogates for noisy data at noise > 0"
+    )
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -188,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         for item in formulas(args.ids):
             if (item.id, noise, args.seed) in done:
                 continue
-            record = run_one(item, noise, args.seed, args.rows, args.method)
+            record = run_one(item, noise, args.seed, args.rows, args.method, args.noisy)
             records.append(record)
             path.write_text(json.dumps(records, indent=1))
             wrong = sum(

@@ -208,7 +208,9 @@ def _structure(args: argparse.Namespace) -> int:
         )
     if not args.json:
         print(f"fitting a KAN surrogate of {data.target} = f({', '.join(data.names)})")
-    surrogate = Surrogate(data.X, data.y, seed=args.seed, steps=args.steps, max_rows=args.rows)
+    surrogate = Surrogate(
+        data.X, data.y, seed=args.seed, steps=args.steps, max_rows=args.rows, noisy=args.noisy
+    )
     report = structure(
         surrogate,
         data.X,
@@ -511,6 +513,12 @@ def build_parser() -> argparse.ArgumentParser:
     structure.add_argument("--steps", type=int, default=1000, help="surrogate L-BFGS steps")
     structure.add_argument("--rows", type=int, default=2000, help="rows used to fit")
     structure.add_argument("--seed", type=int, default=0)
+    structure.add_argument(
+        "--noisy",
+        action="store_true",
+        help="noisy measurements: fit the surrogate on all rows (at least 8000), on a coarse "
+        "grid, with the loss of y itself",
+    )
     structure.add_argument("--all", action="store_true", help="also list what does not hold")
     structure.add_argument("--json", action="store_true", help="print the report as JSON")
     structure.set_defaults(handler=_structure)

@@ -87,3 +87,51 @@ def test_deadline_is_respected():
     rational_search(X, y, s, deadline=time.perf_counter() + 1.0)
     assert time.perf_counter() - tic < 5.0
     assert rational_search(X, y, s, deadline=time.perf_counter() - 1.0) == []
+
+
+def _noisy(y, level, seed=1):
+    rng = np.random.default_rng(seed)
+    return y + rng.normal(0.0, level * float(np.sqrt(np.mean(y**2))), size=y.shape)
+
+
+def test_noisy_rational_function_is_found_by_the_sparse_support_search():
+    # at 1% noise the null vector of the (3, 2) monomial design is mostly noise (its smallest
+    # singular values cluster), so thresholding it never leaves the four true terms
+    u, v, c = s = sympy.symbols("u v c", positive=True)
+    X = _rows([(1, 5), (1, 5), (3, 10)], n=2000)
+    truth = (u + v) / (1 + u * v / c**2)
+    y = _noisy((X[:, 0] + X[:, 1]) / (1 + X[:, 0] * X[:, 1] / X[:, 2] ** 2), 0.01)
+    small = dict(max_degree=3, max_denominator_degree=2, transforms=("identity",), features=("x",))
+    found = rational_search(X, y, s, noisy=True, **small)
+    rows = _rows([(1, 5), (1, 5), (3, 10)], n=400, seed=5)
+    close = [c for c in found if c.terms == 4 and _close(c.expr, truth, s, rows) < 0.01]
+    assert close, [str(c.expr) for c in found]
+    # the same data without ``noisy``: the thresholded null vectors miss it
+    plain = rational_search(X, y, s, **small)
+    assert not [c for c in plain if c.terms == 4 and _close(c.expr, truth, s, rows) < 0.01]
+
+
+def test_noisy_leaf_ranks_simple_forms_first_and_keeps_the_true_one():
+    z = sympy.Symbol("z", positive=True)
+    X = _rows([(0.1, 0.7)], n=2000)
+    y = _noisy(1 / np.sqrt(1 - X[:, 0] ** 2), 0.01)
+    small = dict(max_degree=2, max_denominator_degree=2, features=("x", "exp"))
+    found = rational_search(X, y, [z], noisy=True, keep=10, **small)
+    # the first candidates are the simplest of those that fit to the noise's resolution
+    best = min(c.rmse for c in found)
+    leading = [c for c in found if c.rmse <= 1.05 * best]
+    costs = [c.terms + (c.transform != "identity") for c in leading[:3]]
+    assert costs == sorted(costs)
+    truth = 1 / sympy.sqrt(1 - z**2)
+    assert any(_close(c.expr, truth, [z], X) < 0.01 for c in found)
+
+
+def test_reweighting_leaves_exact_fits_unchanged():
+    x = sympy.Symbol("x", positive=True)
+    X = _rows([(0.5, 3)])
+    y = (1 + X[:, 0]) / (2 + X[:, 0] ** 2)
+    small = dict(max_degree=2, max_denominator_degree=2, features=("x",))
+    exact = rational_search(X, y, [x], **small)[0]
+    noisy_mode = rational_search(X, y, [x], noisy=True, **small)[0]
+    assert exact.rmse < 1e-12 and noisy_mode.rmse < 1e-12
+    assert _close(noisy_mode.expr, (1 + x) / (2 + x**2), [x], X) < 1e-9

@@ -106,6 +106,20 @@ def test_noisy_measurements_keep_the_law():
     assert estimator.rmse_test_ < 1.2 * 0.01 * float(np.sqrt(np.mean(clean**2)))
 
 
+def test_noisy_rational_law_is_recovered_exactly():
+    """(m1 r1 + m2 r2) / (m1 + m2) at 1% noise: found by the sparse-support search of the
+    closed forms, its constants snapped to 1 under the likelihood-ratio test."""
+    X = sample([(1, 5)] * 4, n=6000, seed=5)
+    clean = (X[:, 0] * X[:, 2] + X[:, 1] * X[:, 3]) / (X[:, 0] + X[:, 1])
+    rng = np.random.default_rng(6)
+    y = clean + rng.normal(0, 0.01 * np.sqrt(np.mean(clean**2)), clean.shape)
+    names = ["m1", "m2", "r1", "r2"]
+    estimator = LawDiscovery(seed=0, noise_aware=True, views=["raw"], time_limit=40)
+    estimator.fit(X, y, names=names)
+    truth = "(m1*r1 + m2*r2)/(m1 + m2)"
+    assert equivalent(estimator.formula_, truth, names), estimator.formula_string_
+
+
 def test_irrelevant_input_is_dropped():
     X = sample([(1, 3), (1, 3), (1, 3)], n=1500)
     y = X[:, 0] ** 2
@@ -125,6 +139,8 @@ def test_errors():
         LawDiscovery(sparsity=-1).fit(X, X[:, 0])
     with pytest.raises(ConfigError, match="steps must be an integer >= 1"):
         LawDiscovery(steps=0).fit(X, X[:, 0])
+    with pytest.raises(ConfigError, match="likelihood_snap must be True, False or None"):
+        LawDiscovery(likelihood_snap="yes").fit(X, X[:, 0])
     with pytest.raises(ShapeError, match="3 usable rows"):
         LawDiscovery().fit(X[:3], X[:3, 0])
     with pytest.raises(ConfigError, match="none of the views"):
@@ -159,3 +175,16 @@ def test_discover_cli(tmp_path, capsys):
     assert status == 2
     assert "'F' is also listed as an input" in capsys.readouterr().err
     assert math.isfinite(result["wall_time_s"])
+
+
+def test_snap_tolerance_is_a_likelihood_ratio_test_for_noisy_data():
+    from kanphys.discovery.law import SNAP_CHI2, snap_tolerance
+
+    assert snap_tolerance(0.02, False, 1000) == 0.02
+    # 1,000 validation rows: the RMSE may grow by sqrt(1 + 10.83/1000) - 1 = 0.54%
+    assert math.isclose(snap_tolerance(0.02, True, 1000), math.sqrt(1 + SNAP_CHI2 / 1000) - 1)
+    assert 0.005 < snap_tolerance(0.02, True, 1000) < 0.006
+    assert snap_tolerance(0.02, True, 10) == 0.02  # never looser than the user's tolerance
+    assert LawDiscovery(noise_aware=True).likelihood()
+    assert not LawDiscovery(noise_aware=True, likelihood_snap=False).likelihood()
+    assert not LawDiscovery().likelihood()

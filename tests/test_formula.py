@@ -217,6 +217,23 @@ def test_snap_constants_drops_zero_terms_and_snaps_exponents() -> None:
     assert chain[-1][0] == x ** sympy.Rational(3, 2) / 2
 
 
+def test_snap_constants_simplest_first_for_noisy_data() -> None:
+    # under noise the refitted coefficients of x + x^2 sit ~0.5% from 1, where dense targets
+    # such as 22/(7 pi) or 31/pi^3 are nearer than 1 and pass the tolerance noise demands;
+    # "simplest" tries the simplest targets within reach first and returns x + x^2
+    for seed in range(3):
+        X = points(2000, 1, 1.0, 3.0, seed=100 + seed)
+        generator = torch.Generator().manual_seed(seed)
+        target = X[:, 0] + X[:, 0] ** 2 + 0.01 * torch.randn(2000, generator=generator)
+        start = 1.0004 * x + 1.0004 * x**2
+        nearest = snap_constants(start, X, target, [x])[-1][0]
+        simplest = snap_constants(start, X, target, [x], order="simplest")[-1][0]
+        assert sympy.expand(simplest) == x + x**2
+        assert complexity(nearest) > complexity(simplest)
+    with pytest.raises(ConfigError, match="order must be 'nearest' or 'simplest'"):
+        snap_constants(x, X, X[:, 0], [x], order="closest")
+
+
 def test_snap_constants_uses_validation_data() -> None:
     X, X_val = points(50, 1), points(50, 1, seed=3)
     chain = snap_constants(3.0000001 * x, X, 3 * X[:, 0], [x], X_val=X_val, y_val=3 * X_val[:, 0])

@@ -120,3 +120,26 @@ def test_law_discovery_with_and_without_structure():
     plain = LawDiscovery(seed=0, time_limit=20, structure=False).fit(X, y, names=names)
     assert all(p.view != "structure" for p in plain.pareto_)
     assert plain.to_dict()["structure"] == {}
+
+
+def test_noisy_surrogate_keeps_the_symmetries_of_noisy_data():
+    """m0 / sqrt(1 - v^2/c^2) at 1% noise: the surrogate for noisy data (all rows, a coarse
+    grid, the loss of y) keeps both scaling relations (degree 1 in m0; v and c together)."""
+    rng = np.random.default_rng(0)
+    X = np.column_stack(
+        [rng.uniform(1, 5, 8000), rng.uniform(1, 2, 8000), rng.uniform(3, 10, 8000)]
+    )
+    y = X[:, 0] / np.sqrt(1 - (X[:, 1] / X[:, 2]) ** 2)
+    y = y + rng.normal(0.0, 0.01 * float(np.sqrt(np.mean(y**2))), size=y.shape)
+    rows = np.arange(1000)
+
+    def relations(surrogate):
+        values, gradients = surrogate.gradient(X[rows])
+        return scaling_symmetries(X[rows], values, gradients, range(3), log_target=True)
+
+    found = relations(Surrogate(X, y, seed=0, steps=400, noisy=True))
+    as_tuples = {(tuple(a), b) for a, b in found}
+    assert ((1, 0, 0), Fraction(1)) in as_tuples
+    assert ((0, 1, 1), Fraction(0)) in as_tuples
+    # the surrogate for exact data (2,000 rows, a grid refined to 10) fits the noise instead
+    assert len(relations(Surrogate(X, y, seed=0, steps=400))) < 2

@@ -39,6 +39,23 @@ __all__ = ["FEATURES", "TRANSFORMS", "LeafCandidate", "rational_search"]
 #: Relative error on the transformed target below which a fit counts as exact.
 EXACT = 1e-10
 
+#: Reweighted refits of each rational fit (see ``_reweighted``).
+SK_ITERATIONS = 3
+
+#: Sparse-support search of inexact (noisy) fits: designs of at most SUBSET_COLUMNS columns,
+#: supports of up to SUBSET_TERMS terms, SUBSET_KEEP best supports per size.
+SUBSET_COLUMNS = 30
+SUBSET_TERMS = 4
+SUBSET_KEEP = 4
+
+#: With noisy data, the sin transform (``y = asin(...)``) is tried up to this factor times
+#: pi/2 in ``|y|``.
+NOISY_ASIN_MARGIN = 1.1
+
+#: With noisy data, fits whose error is within this factor of the best one are ranked by
+#: simplicity (their differences are below the noise's resolution).
+NOISY_NEAR = 1.05
+
 
 @dataclass(frozen=True)
 class _Transform:
@@ -46,6 +63,8 @@ class _Transform:
     forward: Callable[[np.ndarray], np.ndarray]
     inverse: Callable[[np.ndarray], np.ndarray]
     symbolic: Callable[[sympy.Expr], sympy.Expr]
+    #: ``dT/dy``: converts a residual of the transformed target into one of ``y``
+    slope: Callable[[np.ndarray], np.ndarray]
 
 
 def _signed(sign: float) -> tuple[_Transform, _Transform]:
@@ -61,8 +80,10 @@ def _signed(sign: float) -> tuple[_Transform, _Transform]:
         return sign * np.exp(t)
 
     return (
-        _Transform("square", np.square, square_inverse, lambda r: sign * sympy.sqrt(r)),
-        _Transform("log", log_forward, log_inverse, lambda r: sign * sympy.exp(r)),
+        _Transform(
+            "square", np.square, square_inverse, lambda r: sign * sympy.sqrt(r), lambda v: 2 * v
+        ),
+        _Transform("log", log_forward, log_inverse, lambda r: sign * sympy.exp(r), lambda v: 1 / v),
     )
 
 
@@ -78,18 +99,23 @@ def _identity(v: np.ndarray) -> np.ndarray:
     return v
 
 
-def _transforms(y: np.ndarray) -> list[_Transform]:
-    """The target transforms these target values allow."""
-    found = [_Transform("identity", _identity, _identity, lambda r: r)]
+def _one(v: np.ndarray) -> np.ndarray:
+    return np.ones_like(v)
+
+
+def _transforms(y: np.ndarray, noisy: bool = False) -> list[_Transform]:
+    """The target transforms these target values allow (``y = asin(...)`` also slightly
+    beyond pi/2 for ``noisy`` data, whose noise can push values past the bound)."""
+    found = [_Transform("identity", _identity, _identity, lambda r: r, _one)]
     sign = 1.0 if (y > 0).all() else -1.0 if (y < 0).all() else 0.0
     if sign:
         found.extend(_signed(sign))
     if float(np.max(y)) < 40.0:
-        found.append(_Transform("exp", np.exp, _log_of_positive, sympy.log))
-    if float(np.max(np.abs(y))) < math.pi / 2:
-        found.append(_Transform("sin", np.sin, _asin_of_bounded, sympy.asin))
+        found.append(_Transform("exp", np.exp, _log_of_positive, sympy.log, np.exp))
+    if float(np.max(np.abs(y))) < math.pi / 2 * (NOISY_ASIN_MARGIN if noisy else 1.0):
+        found.append(_Transform("sin", np.sin, _asin_of_bounded, sympy.asin, np.cos))
     if float(np.max(np.abs(y))) < 1.0:
-        found.append(_Transform("atanh", np.arctanh, np.tanh, sympy.tanh))
+        found.append(_Transform("atanh", np.arctanh, np.tanh, sympy.tanh, lambda v: 1 / (1 - v**2)))
     return found
 
 
@@ -246,6 +272,7 @@ def rational_search(
     keep: int = 6,
     max_rows: int = 1000,
     deadline: float | None = None,
+    noisy: bool = False,
 ) -> list[LeafCandidate]:
     """Rational fits ``T(y) = P(u(x)) / Q(u(x))`` of ``(X, y)``, best first.
 
@@ -270,6 +297,12 @@ def rational_search(
         Rows used (evenly spaced); the caller refits the candidates on all its data.
     deadline : float, optional
         ``time.perf_counter()`` value after which no new fit starts.
+    noisy : bool
+        The data are noisy: inexact fits are also refined by reweighting (see
+        ``_reweighted``) and their sparse supports searched directly (``_sparse_supports``),
+        since thresholding a noisy null vector seldom leaves the right terms; fits have at
+        most :data:`SUBSET_COLUMNS` coefficients, and the candidates are ranked as in
+        ``_select``.
 
     Returns
     -------
@@ -284,6 +317,8 @@ def rational_search(
         X, y = X[rows], y[rows]
     n, d = X.shape
     columns_limit = min(max_columns, n // 3)
+    if noisy:  # larger fits only fit the noise, and would leave no time for feature maps
+        columns_limit = min(columns_limit, SUBSET_COLUMNS)
     spread = float(np.sqrt(np.mean(y**2))) or 1.0
     found: list[LeafCandidate] = []
     seen: set[str] = set()
@@ -304,7 +339,7 @@ def rational_search(
         key=lambda pq: (math.comb(d + pq[0], d) + math.comb(d + pq[1], d), pq[1]),
     )
     prepared = []
-    for transform in (t for t in _transforms(y) if t.name in transforms):
+    for transform in (t for t in _transforms(y, noisy) if t.name in transforms):
         with np.errstate(all="ignore"):
             target = transform.forward(y)
         if np.isfinite(target).all():
@@ -328,7 +363,7 @@ def rational_search(
             for transform, target in prepared:
                 for combo in combos:
                     if deadline is not None and time.perf_counter() > deadline:
-                        return _select(found, keep)
+                        return _select(found, keep, noisy)
                     for candidate in _fit_pair(
                         features_of[combo],
                         target,
@@ -340,6 +375,7 @@ def rational_search(
                         symbols,
                         spread,
                         table,
+                        noisy,
                     ):
                         key = (
                             f"{candidate.transform} {combo} {candidate.terms} {candidate.rmse:.6e}"
@@ -350,7 +386,7 @@ def rational_search(
                         found.append(candidate)
                         if candidate.rmse <= EXACT * spread * 10 and exact_size is None:
                             exact_size = size
-    return _select(found, keep)
+    return _select(found, keep, noisy)
 
 
 def _feature_combinations(
@@ -394,8 +430,10 @@ def _fit_pair(
     symbols: Sequence[sympy.Symbol],
     spread: float,
     table: dict[str, tuple],
+    noisy: bool = False,
 ) -> list[LeafCandidate]:
-    """The fit of one pair of degrees, then its sequentially thresholded sparser versions."""
+    """The fit of one pair of degrees, then its sequentially thresholded sparser versions;
+    for ``noisy`` data whose fit is not exact, its best sparse supports instead."""
     with np.errstate(all="ignore"):
         MP = _design(U, numerator)
         MQ = _design(U, denominator)
@@ -404,25 +442,9 @@ def _fit_pair(
         return []
     n_p = len(numerator)
     norms = np.linalg.norm(A, axis=0)
-    support = np.ones(A.shape[1], dtype=bool)
-    results: list[LeafCandidate] = []
-    solved = _solve(A, support)
-    if solved is None:
-        return []
-    coefficients: np.ndarray = solved
-    for threshold in (0.0, 1e-6, 1e-3, 1e-2, 5e-2):
-        if threshold:
-            # thresholds act on each term's size on the data (coefficient times column norm)
-            size = np.abs(coefficients) * norms
-            new_support = size > threshold * size.max()
-            if new_support.sum() == support.sum():
-                continue
-            support = new_support
-            solved = _solve(A, support)
-            if solved is None:
-                break
-            coefficients = solved
-        candidate = _candidate(
+
+    def candidate(coefficients: np.ndarray) -> LeafCandidate | None:
+        return _candidate(
             coefficients[:n_p],
             coefficients[n_p:],
             U,
@@ -435,9 +457,138 @@ def _fit_pair(
             spread,
             table,
         )
-        if candidate is not None:
-            results.append(candidate)
+
+    support = np.ones(A.shape[1], dtype=bool)
+    solved = _solve(A, support)
+    first = candidate(solved) if solved is not None else None
+    results: list[LeafCandidate] = [first] if first is not None else []
+    if noisy and (first is None or first.rmse > 10 * EXACT * spread):
+        # noisy data: the null vector of a nearly collinear monomial design is mostly noise,
+        # and thresholding it rarely leaves the right terms; search the sparse supports
+        if A.shape[1] > SUBSET_COLUMNS:
+            return results
+        with np.errstate(all="ignore"):
+            slope = np.abs(transform.slope(y))
+        for sparse in _sparse_supports(A, n_p, slope):
+            refined = _reweighted(A, sparse != 0, sparse, MQ, n_p, slope, spread)
+            found = candidate(refined)
+            if found is not None:
+                results.append(found)
+        return results
+    if solved is None:
+        return results
+    coefficients: np.ndarray = solved
+    for threshold in (1e-6, 1e-3, 1e-2, 5e-2):
+        # thresholds act on each term's size on the data (coefficient times column norm)
+        size = np.abs(coefficients) * norms
+        new_support = size > threshold * size.max()
+        if new_support.sum() == support.sum():
+            continue
+        support = new_support
+        solved = _solve(A, support)
+        if solved is None:
+            break
+        coefficients = solved
+        found = candidate(coefficients)
+        if found is not None:
+            results.append(found)
     return results
+
+
+def _sparse_supports(
+    A: np.ndarray,
+    n_p: int,
+    slope: np.ndarray,
+    max_terms: int = SUBSET_TERMS,
+    keep: int = SUBSET_KEEP,
+) -> list[np.ndarray]:
+    """The best sparse coefficient vectors of ``A c = 0``, ``keep`` per number of terms.
+
+    Every support of 2 to ``max_terms`` columns with at least one numerator column is solved
+    with each of its denominator columns as the pivot (coefficient 1): a least-squares fit of
+    the pivot's column by the others, all at once from the Gram matrix of ``A`` with row
+    ``i`` divided by ``|T'(y_i)|`` (residuals in units of ``y``, up to ``Q``). Supports are
+    ranked by ``|A c| / |c * column norms|``, which does not depend on the pivot.
+    """
+    with np.errstate(all="ignore"):
+        weights = 1.0 / slope
+    if not np.isfinite(weights).all():
+        return []
+    weights = weights / float(np.median(weights))
+    Aw = A * np.clip(weights, 1e-3, 1e3)[:, None]
+    norms = np.linalg.norm(Aw, axis=0)
+    if not (np.isfinite(norms).all() and (norms > 0).all()):
+        return []
+    G = (Aw / norms).T @ (Aw / norms)
+    m = A.shape[1]
+    found: list[np.ndarray] = []
+    for size in range(2, max_terms + 1):
+        scored: list[tuple[float, np.ndarray]] = []
+        for pivot in range(n_p, m):
+            others = [j for j in range(m) if j != pivot]
+            combos = np.array(list(itertools.combinations(others, size - 1)), dtype=int).reshape(
+                -1, size - 1
+            )
+            combos = combos[(combos < n_p).any(axis=1)]
+            if not len(combos):
+                continue
+            S = G[combos[:, :, None], combos[:, None, :]]
+            b = G[combos, pivot]
+            S = S + 1e-12 * np.eye(size - 1)
+            try:
+                solution = -np.linalg.solve(S, b[:, :, None])[:, :, 0]
+            except np.linalg.LinAlgError:
+                continue
+            residual = G[pivot, pivot] + np.einsum("ck,ck->c", b, solution)
+            length = 1.0 + np.einsum("ck,ck->c", solution, solution)
+            score = np.sqrt(np.clip(residual, 0.0, None) / length)
+            for index in np.argsort(score)[:keep]:
+                vector = np.zeros(m)
+                vector[combos[index]] = solution[index]
+                vector[pivot] = 1.0
+                scored.append((float(score[index]), vector / norms))
+        scored.sort(key=lambda item: item[0])
+        found += [vector for _, vector in scored[:keep]]
+    return found
+
+
+def _reweighted(
+    A: np.ndarray,
+    support: np.ndarray,
+    coefficients: np.ndarray,
+    MQ: np.ndarray,
+    n_p: int,
+    slope: np.ndarray,
+    spread: float,
+    iterations: int = SK_ITERATIONS,
+) -> np.ndarray:
+    """Sanathanan-Koerner iterations: the null vector of ``A`` with row ``i`` divided by
+    ``|Q_i T'(y_i)|`` from the previous iterate.
+
+    The linearised residual ``T(y) Q - P`` is ``Q T'(y)`` times the residual in ``y``: without
+    the weights, noise makes the fit favour denominators that are small on the data (and a
+    poor fit in ``y``). Exact data have an exact null vector, which the weights do not move,
+    so they are skipped when the residual is already at round-off.
+    """
+    if not np.isfinite(slope).all() or not np.any(slope):
+        return coefficients
+    for _ in range(iterations):
+        Q = MQ @ coefficients[n_p:]
+        residual = A[:, support] @ coefficients[support]
+        with np.errstate(all="ignore"):
+            y_residual = residual / (Q * slope)
+        if not np.isfinite(y_residual).all() or Q.min() * Q.max() <= 0:
+            return coefficients
+        if float(np.sqrt(np.mean(y_residual**2))) <= 10 * EXACT * spread:
+            return coefficients
+        weights = 1.0 / np.abs(Q * slope)
+        weights /= float(np.median(weights))
+        weights = np.clip(weights, 1e-3, 1e3)
+        solved = _solve(A * weights[:, None], support)
+        if solved is None:
+            return coefficients
+        coefficients = solved
+    return coefficients
 
 
 def _candidate(
@@ -491,8 +642,26 @@ def _candidate(
     return LeafCandidate(rmse, terms, transform.name, combo, build)
 
 
-def _select(found: list[LeafCandidate], keep: int) -> list[LeafCandidate]:
-    """The Pareto set over (terms, rmse), then the most accurate of the rest."""
+def _cost(candidate: LeafCandidate) -> int:
+    """Terms, plus one per transform or feature map and two per scaled feature map."""
+    maps = sum(2 if "(" in name else 1 for name in candidate.features if name != "x")
+    return candidate.terms + maps + (candidate.transform != "identity")
+
+
+def _select(found: list[LeafCandidate], keep: int, noisy: bool = False) -> list[LeafCandidate]:
+    """The Pareto set over (terms, rmse), then the most accurate of the rest.
+
+    With ``noisy`` data, errors within :data:`NOISY_NEAR` of the best are equal to the
+    noise's accuracy: the simplest of those (by :func:`_cost`) come first.
+    """
+    if noisy and found:
+        best = min(c.rmse for c in found)
+        near = sorted(
+            (c for c in found if c.rmse <= NOISY_NEAR * best), key=lambda c: (_cost(c), c.rmse)
+        )
+        chosen = near[:keep]
+        rest = [c for c in _select(found, keep) if c not in chosen]
+        return chosen + rest[:keep]
     front: list[LeafCandidate] = []
     for candidate in sorted(found, key=lambda c: (c.terms, c.rmse)):
         if not front or candidate.rmse < front[-1].rmse * 0.5:

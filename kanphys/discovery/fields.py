@@ -79,9 +79,14 @@ def field_formulas(
     formulas: dict[str, dict[str, Any]] = {}
     for f, name in enumerate(problem.fields):
         # the network's own error acts as noise on the samples
-        # (structured, not random: snaps that move the error by up to 10% are accepted)
+        # (structured, not random: snaps that move the error by up to 10% are accepted, and
+        # no likelihood-ratio test, which assumes independent errors)
         estimator = LawDiscovery(
-            seed=seed, time_limit=time_limit, noise_aware=True, snap_tolerance=0.1
+            seed=seed,
+            time_limit=time_limit,
+            noise_aware=True,
+            snap_tolerance=0.1,
+            likelihood_snap=False,
         )
         try:
             estimator.fit(X, values[:, f], names=list(problem.inputs), target=name)

@@ -72,6 +72,25 @@ class ViewReport:
     error: str | None = None
 
 
+#: chi^2 quantile (one degree of freedom, 99.9%) of the likelihood-ratio test that a snapped
+#: constant fits noisy data as well as the free one (``noise_aware``).
+SNAP_CHI2 = 10.83
+
+
+def snap_tolerance(tolerance: float, likelihood: bool, rows: int) -> float:
+    """The relative growth of the validation RMSE a snap may cause.
+
+    For noisy data the free formula's RMSE is about the noise ``s``; a snap that fixes one
+    constant passes the likelihood-ratio test when the squared error over the ``rows``
+    validation rows grows by at most ``SNAP_CHI2 * s^2``, i.e. the RMSE by a factor
+    ``sqrt(1 + SNAP_CHI2 / rows)`` (0.5% for 1,000 rows): the user's ``tolerance`` would
+    let wrong constants through (a 0.2% change in a prefactor costs 2% of RMSE at 1% noise).
+    """
+    if not likelihood or rows <= 0:
+        return tolerance
+    return min(tolerance, math.sqrt(1.0 + SNAP_CHI2 / rows) - 1.0)
+
+
 def _r2(prediction: np.ndarray, y: np.ndarray) -> float:
     residual = float(np.mean((prediction - y) ** 2))
     variance = float(np.var(y))
@@ -119,8 +138,12 @@ class LawDiscovery:
     max_train_rows : int
         Rows used to train the networks (the constants are refitted on all training rows).
     noise_aware : bool
-        Estimate the noise level from the network's validation error and accept simpler
-        formulas whose error is within it (for noisy measurements).
+        For noisy measurements: estimate the noise level from the network's validation error
+        and accept simpler formulas whose error is within it; train the structure search's
+        surrogates and closed-form fits for noise (``noisy`` in
+        :func:`~kanphys.discovery.reduction.structured_search`); rank formulas whose errors
+        differ by less than the noise resolves by simplicity; snap constants simplest target
+        first, under a likelihood-ratio test (:func:`snap_tolerance`).
     adequate_error : float
         Validation RMSE (in units of the scaled target's spread) at which a network shape is
         good enough and larger shapes are not tried; otherwise the smallest shape within 1.5x
@@ -133,6 +156,10 @@ class LawDiscovery:
     snap_tolerance : float
         A constant is snapped to a simple value when the validation RMSE grows by at most this
         fraction.
+    likelihood_snap : bool, optional
+        Cap ``snap_tolerance`` by the likelihood-ratio test of :func:`snap_tolerance`
+        (default: when ``noise_aware``). Off for errors that are systematic rather than
+        random, such as a solved PDE field's network error.
     max_snap_constants : int
         Formulas with more free constants than this are refitted but not snapped (they are not
         simple laws, and snapping costs a refit per constant).
@@ -193,6 +220,7 @@ class LawDiscovery:
         progressive: bool = True,
         certain_fit: float = 1e-6,
         snap_tolerance: float = 0.02,
+        likelihood_snap: bool | None = None,
         max_snap_constants: int = 16,
         structure: bool = True,
         structure_share: float | None = None,
@@ -221,6 +249,7 @@ class LawDiscovery:
         self.progressive = progressive
         self.certain_fit = certain_fit
         self.snap_tolerance = snap_tolerance
+        self.likelihood_snap = likelihood_snap
         self.max_snap_constants = max_snap_constants
         self.structure = structure
         self.structure_share = structure_share
@@ -230,6 +259,10 @@ class LawDiscovery:
         self.dtype = dtype
 
     # ------------------------------------------------------------------ settings
+    def likelihood(self) -> bool:
+        """Whether snaps are judged by the likelihood-ratio test (``likelihood_snap``)."""
+        return self.noise_aware if self.likelihood_snap is None else bool(self.likelihood_snap)
+
     def _check_settings(self) -> None:
         if isinstance(self.views, str) or not all(v in VIEWS for v in self.views):
             raise ConfigError(f"views must be a list drawn from {list(VIEWS)}; got {self.views!r}")
@@ -243,6 +276,11 @@ class LawDiscovery:
         check_int("max_train_rows", self.max_train_rows, minimum=10)
         check_int("max_snap_constants", self.max_snap_constants, minimum=0)
         check_int("seed", self.seed, minimum=0)
+        if self.likelihood_snap not in (None, True, False):
+            raise ConfigError(
+                f"likelihood_snap must be True, False or None (= noise_aware); "
+                f"received {self.likelihood_snap!r}"
+            )
         for name in (
             "sparsity",
             "prune_threshold",
@@ -411,6 +449,7 @@ class LawDiscovery:
     ) -> list[dict[str, Any]]:
         """Formulas of the structure search, refitted on the training rows, snapped and
         simplified, as candidates for the front (the most accurate few are finished)."""
+        from kanphys.discovery.closed_form import NOISY_NEAR
         from kanphys.discovery.reduction import StructureReport, structured_search
         from kanphys.symbolic.constants import (
             complexity,
@@ -424,7 +463,13 @@ class LawDiscovery:
         rows = np.random.default_rng(self.seed).permutation(len(y))[: self.max_train_rows]
         try:
             formulas = structured_search(
-                X[rows], y[rows], self.symbols_, deadline=deadline, seed=self.seed, report=report
+                X[rows],
+                y[rows],
+                self.symbols_,
+                deadline=deadline,
+                seed=self.seed,
+                report=report,
+                noisy=self.noise_aware,
             )
         except (KanphysError, ArithmeticError, RuntimeError, ValueError) as err:
             logger.warning("structure search failed: %s", err)
@@ -437,11 +482,17 @@ class LawDiscovery:
             if math.isfinite(rmse):
                 scored.append((rmse, expr))
         scored.sort(key=lambda item: (item[0], complexity(item[1])))
+        if self.noise_aware and scored:
+            # errors this close differ by less than the noise resolves: simplest first
+            near = [item for item in scored if item[0] <= NOISY_NEAR * scored[0][0]]
+            near.sort(key=lambda item: (complexity(item[1]), item[0]))
+            scored = near + [item for item in scored if item not in near]
         exact = 1e-9 * float(np.std(y_val))
         if scored and scored[0][0] <= exact:
             # exact formulas make the others moot: finishing them costs a refit per snap
             scored = [item for item in scored if item[0] <= exact]
         found: list[dict[str, Any]] = []
+        tolerance = snap_tolerance(self.snap_tolerance, self.likelihood(), len(y_val))
         for position, (_, expr) in enumerate(scored[:6]):
             late = time.perf_counter() > deadline
             if late and position >= 2:  # the views need the time more
@@ -459,7 +510,8 @@ class LawDiscovery:
                         self.symbols_,
                         X_val=X_val,
                         y_val=y_val,
-                        tolerance=self.snap_tolerance,
+                        tolerance=tolerance,
+                        order="simplest" if self.noise_aware else "nearest",
                     )
             except KanphysError as err:
                 logger.info("structure formula %s not refitted: %s", expr, err)

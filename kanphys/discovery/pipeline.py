@@ -165,6 +165,7 @@ def _extract(
     deadline: float,
 ) -> tuple[list[dict[str, Any]], float]:
     """Prune, refine, fix edges symbolically and build the formula candidates of one shape."""
+    from kanphys.discovery.law import snap_tolerance
     from kanphys.models import refine_grid
     from kanphys.pruning import prune, prune_inputs
     from kanphys.symbolic import network_formula
@@ -217,7 +218,7 @@ def _extract(
             refitted, _ = refit_constants(merged, context.X, context.y, every)
         except KanphysError as err:
             logger.info("refit failed in view %s: %s", view.name, err)
-    tolerance = owner.snap_tolerance
+    tolerance = snap_tolerance(owner.snap_tolerance, owner.likelihood(), len(context.y_val))
     constants = len(refitted.atoms(sympy.Float))
     late = time.perf_counter() > deadline and constants > 6
     if constants > owner.max_snap_constants or late:
@@ -233,6 +234,7 @@ def _extract(
             X_val=context.X_val,
             y_val=context.y_val,
             tolerance=tolerance,
+            order="simplest" if owner.noise_aware else "nearest",
         )
     found = [
         _candidate(expr, context, stage, network_rmse_user) for stage, (expr, _) in enumerate(chain)

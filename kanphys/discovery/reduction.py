@@ -64,6 +64,14 @@ TOLERANCE = 0.02
 #: Largest relative error of the surrogate for which a separable law is split into pieces.
 SPLIT_ACCURACY = 1e-3
 
+#: Rows a surrogate of noisy data is trained on (at least).
+NOISY_ROWS = 8000
+
+#: Closed-form candidates kept per leaf, and rows they are fitted on, for noisy data (more
+#: than for exact data: under noise several forms fit as well and the refit decides).
+NOISY_KEEP = 10
+NOISY_LEAF_ROWS = 2000
+
 
 class Surrogate:
     """A KAN fitted to ``(X, y)`` (inputs scaled to [-1, 1], target standardised), with
@@ -80,6 +88,14 @@ class Surrogate:
     seed : int
     time_limit : float, optional
         Seconds; training stops early when it passes.
+    log_inputs : bool
+        Positive inputs enter as logs.
+    grid_size : int
+        Initial grid intervals (refined to 10 half-way, except with ``noisy``).
+    noisy : bool
+        For noisy data: train on at least :data:`NOISY_ROWS` rows, keep the coarse grid, and
+        weight rows by ``y^2`` when ``log|y|`` is modelled, so that the loss is that of ``y``
+        (additive noise of size ``s`` is noise of size ``s / |y|`` on ``log|y|``).
     """
 
     def __init__(
@@ -94,11 +110,15 @@ class Surrogate:
         time_limit: float | None = None,
         log_inputs: bool = True,
         grid_size: int = 5,
+        noisy: bool = False,
     ) -> None:
         from kanphys.models import KAN
 
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64).reshape(-1)
+        self.noisy = noisy
+        if noisy:  # noise is averaged out by more rows and a coarser grid (set in _train)
+            max_rows = max(max_rows, NOISY_ROWS)
         rows = np.random.default_rng(seed).permutation(len(y))[:max_rows]
         # positive inputs enter as logs and a target of one sign as log|y|: power laws become
         # linear, and the fit is relative, so that derivatives are accurate where |y| is small
@@ -115,7 +135,13 @@ class Surrogate:
         self.model = KAN(width, grid_size=grid_size, dtype=torch.float64, generator=generator)
         u = torch.as_tensor(self._scale(U[rows]))
         t = torch.as_tensor((target[rows] - self.mean) / self.std)[:, None]
-        self.rmse = self._train(u, t, steps, time_limit)
+        # additive noise on y is noise of size noise/|y| on log|y|: rows are weighted by y^2
+        # so that the fit's loss is the loss in y (where |y| is small, log|y| is mostly noise)
+        weights = None
+        if noisy and self.sign:
+            squares = y[rows] ** 2
+            weights = torch.as_tensor(squares / np.mean(squares))[:, None]
+        self.rmse = self._train(u, t, steps, time_limit, weights)
 
     @property
     def log_target(self) -> bool:
@@ -128,7 +154,14 @@ class Surrogate:
     def _scale(self, X: np.ndarray) -> np.ndarray:
         return 2.0 * (X - self.low) / self.span - 1.0
 
-    def _train(self, u: torch.Tensor, t: torch.Tensor, steps: int, limit: float | None) -> float:
+    def _train(
+        self,
+        u: torch.Tensor,
+        t: torch.Tensor,
+        steps: int,
+        limit: float | None,
+        weights: torch.Tensor | None = None,
+    ) -> float:
         from kanphys.models import refine_grid
 
         stop = None if limit is None else time.perf_counter() + limit
@@ -138,12 +171,14 @@ class Surrogate:
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()
-            loss = torch.mean((self.model(u) - t) ** 2)
+            squared = (self.model(u) - t) ** 2
+            loss = torch.mean(squared if weights is None else weights * squared)
             loss.backward()
             return loss
 
         for round_ in range(max(1, steps // 20)):
-            if round_ == max(1, steps // 40):  # a finer grid once the shape is learnt
+            # a finer grid once the shape is learnt (not for noisy data: it would fit noise)
+            if round_ == max(1, steps // 40) and not self.noisy:
                 self.model = refine_grid(self.model, 10, u)
                 optimizer = torch.optim.LBFGS(
                     self.model.parameters(), lr=1.0, max_iter=20, line_search_fn="strong_wolfe"
@@ -368,10 +403,14 @@ def structured_search(
     max_depth: int = 3,
     report: StructureReport | None = None,
     leaf_share: float = 0.4,
+    noisy: bool = False,
     _depth: int = 0,
 ) -> list[sympy.Expr]:
     """Formulas for ``y = f(X)`` in ``symbols``: closed-form fits of the problem and of the
-    smaller problems its symmetries reduce it to (see the module docstring)."""
+    smaller problems its symmetries reduce it to (see the module docstring).
+
+    ``noisy`` trains the surrogates for noisy data (all rows, a coarse grid, and the loss of
+    ``y`` itself when ``log|y|`` is modelled: see :class:`Surrogate`)."""
     report = report if report is not None else StructureReport()
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
@@ -383,7 +422,15 @@ def structured_search(
     if left <= 0:
         return formulas
     leaf_symbols = list(symbols)
-    leaves = rational_search(X, y, leaf_symbols, deadline=time.perf_counter() + leaf_share * left)
+    leaves = rational_search(
+        X,
+        y,
+        leaf_symbols,
+        deadline=time.perf_counter() + leaf_share * left,
+        noisy=noisy,
+        keep=NOISY_KEEP if noisy else 6,
+        max_rows=NOISY_LEAF_ROWS if noisy else 1000,
+    )
     formulas += [leaf.expr for leaf in leaves]
     exact = any(leaf.rmse <= 10 * EXACT * spread for leaf in leaves)
     report.steps.append(
@@ -400,7 +447,7 @@ def structured_search(
     if (exact and not long) or _depth >= max_depth or time.perf_counter() > deadline:
         return formulas
     remaining = deadline - time.perf_counter()
-    surrogate = Surrogate(X, y, seed=seed, time_limit=0.3 * remaining)
+    surrogate = Surrogate(X, y, seed=seed, time_limit=0.3 * remaining, noisy=noisy)
     if _depth == 0:
         report.surrogate_rmse = surrogate.rmse
     rows = np.random.default_rng(seed).permutation(len(y))[:1000]
@@ -447,6 +494,7 @@ def structured_search(
             max_depth=max_depth,
             report=report,
             leaf_share=leaf_share,
+            noisy=noisy,
             _depth=_depth + 1,
         )
         mapping = dict(zip(child, reduction.variables, strict=True))

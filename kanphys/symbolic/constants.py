@@ -45,6 +45,10 @@ SNAP_MULTIPLIERS: tuple[sympy.Expr, ...] = (
     sympy.pi**-3,
 )
 MAX_DENOMINATOR = 12
+
+#: With ``order="simplest"``, snap targets are taken from within this distance of the
+#: fitted value (noisy fits are this uncertain; the acceptance test still decides).
+SIMPLEST_RADIUS = 0.02
 #: ``count_ops`` above which :func:`sympy.simplify` is skipped: under it a call takes ~0.1-1 s
 #: (measured on KAN-like sums of nested sin/exp/tanh/atan terms); above it, seconds or more
 SIMPLIFY_MAX_OPS = 16
@@ -259,6 +263,7 @@ def snap_constants(
     max_candidates: int = 3,
     method: str = "lm",
     simplify: bool = True,
+    order: str = "nearest",
 ) -> list[tuple[sympy.Expr, float]]:
     """Greedily replace constants by simple exact values while the fit stays as good.
 
@@ -267,7 +272,9 @@ def snap_constants(
        times ``1, pi, 1/pi, sqrt(2), sqrt(pi), sqrt(2 pi), 1/sqrt(pi), 1/sqrt(2 pi), pi^2,
        pi^-2, pi^-3``; exponents of powers snap to
        integers and halves only), keep the ``max_candidates`` nearest per constant, and try all
-       of them nearest first (distance ``|c - s| / max(|s|, 1)``).
+       of them nearest first (distance ``|c - s| / max(|s|, 1)``); with ``order="simplest"``,
+       the ``2 * max_candidates`` simplest targets within distance :data:`SIMPLEST_RADIUS`
+       instead, simplest first.
     3. A tentative snap refits the remaining Float constants and is accepted when
        ``e_new <= e_ref * (1 + tolerance) + absolute_tolerance``; snapping a coefficient to 0
        removes its term. After an acceptance the formula is simplified
@@ -292,6 +299,11 @@ def snap_constants(
         Passed to :func:`refit_constants`.
     simplify : bool
         Simplify after every accepted snap.
+    order : {"nearest", "simplest"}
+        Which targets are tried first. ``"nearest"`` suits exact data, where only the true
+        value passes. With noisy data several targets pass the tolerance (``22/(7 pi)`` as
+        well as ``1`` for a fitted 1.0004); ``"simplest"`` tries them by
+        :func:`sympy.count_ops` first, then by distance, so the simplest acceptable one wins.
 
     Returns
     -------
@@ -309,6 +321,8 @@ def snap_constants(
         X_score, y_score = X, y
     if not (isinstance(tolerance, (int, float)) and tolerance >= 0):
         raise ConfigError(f"tolerance must be a number >= 0; received {tolerance!r}")
+    if order not in ("nearest", "simplest"):
+        raise ConfigError(f"order must be 'nearest' or 'simplest'; received {order!r}")
     if absolute_tolerance is None:
         absolute_tolerance = 1e-8 * float(torch.sqrt(torch.mean(y_score**2)))
 
@@ -324,7 +338,9 @@ def snap_constants(
     limit = reference * (1 + tolerance) + absolute_tolerance
     tried: set[str] = set()
     while True:
-        accepted = _snap_once(current, X, y, symbols, score, limit, tried, max_candidates, method)
+        accepted = _snap_once(
+            current, X, y, symbols, score, limit, tried, max_candidates, method, order
+        )
         if accepted is None:
             return chain
         if simplify:
@@ -344,8 +360,9 @@ def _snap_once(
     tried: set[str],
     max_candidates: int,
     method: str,
+    order: str = "nearest",
 ) -> sympy.Expr | None:
-    """The first acceptable snap of ``current`` (nearest first), or None."""
+    """The first acceptable snap of ``current`` (nearest or simplest first), or None."""
     parametric, constants, values = constants_as_parameters(current)
     exponents = {
         node.exp
@@ -354,10 +371,18 @@ def _snap_once(
     }
     options = []
     for k, (constant, value) in enumerate(zip(constants, values, strict=True)):
-        for distance, target in _targets(value, constant in exponents)[:max_candidates]:
-            options.append((distance, k, target))
-    options.sort(key=lambda item: (item[0], item[1]))
-    for _, k, target in options:
+        targets = _targets(value, constant in exponents)
+        if order == "simplest":
+            # every target within the radius (at least the nearest few), simplest first
+            near = [t for t in targets if t[0] <= SIMPLEST_RADIUS] or targets[:max_candidates]
+            ranked = sorted(near, key=lambda t: (int(sympy.count_ops(t[1])), t[0]))
+            for distance, target in ranked[: 2 * max_candidates]:
+                options.append((int(sympy.count_ops(target)), distance, k, target))
+            continue
+        for distance, target in targets[:max_candidates]:
+            options.append((0, distance, k, target))
+    options.sort(key=lambda item: (item[0], item[1], item[2]))
+    for _, _, k, target in options:
         others = {
             c: sympy.Float(v)
             for j, (c, v) in enumerate(zip(constants, values, strict=True))
