@@ -72,6 +72,10 @@ class ViewReport:
     error: str | None = None
 
 
+#: With ``noise_aware``, formulas with more free constants than this are not snapped: a noisy
+#: fit with that many constants is not a simple law, and each snap costs refits.
+NOISY_SNAP_CONSTANTS = 8
+
 #: chi^2 quantile (one degree of freedom, 99.9%) of the likelihood-ratio test that a snapped
 #: constant fits noisy data as well as the free one (``noise_aware``).
 SNAP_CHI2 = 10.83
@@ -375,6 +379,7 @@ class LawDiscovery:
             )
         generator = torch.Generator().manual_seed(self.seed)
         deadline = start + float(self.time_limit)
+        self._stop = deadline
         exact = 1e-9 * float(np.std(y[val]))
         self.structure_: dict[str, Any] = {}
         if self.structure:
@@ -500,7 +505,8 @@ class LawDiscovery:
             try:
                 refitted, _ = refit_constants(expr, X, y, self.symbols_)
                 constants = len(refitted.atoms(sympy.Float))
-                if constants > self.max_snap_constants or (late and constants > 4):
+                limit = NOISY_SNAP_CONSTANTS if self.noise_aware else self.max_snap_constants
+                if constants > min(limit, self.max_snap_constants) or (late and constants > 4):
                     chain = [(refitted, math.nan)]
                 else:
                     chain = snap_constants(
@@ -512,6 +518,7 @@ class LawDiscovery:
                         y_val=y_val,
                         tolerance=tolerance,
                         order="simplest" if self.noise_aware else "nearest",
+                        deadline=self._stop if self.noise_aware else None,
                     )
             except KanphysError as err:
                 logger.info("structure formula %s not refitted: %s", expr, err)

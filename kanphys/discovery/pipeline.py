@@ -165,7 +165,7 @@ def _extract(
     deadline: float,
 ) -> tuple[list[dict[str, Any]], float]:
     """Prune, refine, fix edges symbolically and build the formula candidates of one shape."""
-    from kanphys.discovery.law import snap_tolerance
+    from kanphys.discovery.law import NOISY_SNAP_CONSTANTS, snap_tolerance
     from kanphys.models import refine_grid
     from kanphys.pruning import prune, prune_inputs
     from kanphys.symbolic import network_formula
@@ -221,7 +221,8 @@ def _extract(
     tolerance = snap_tolerance(owner.snap_tolerance, owner.likelihood(), len(context.y_val))
     constants = len(refitted.atoms(sympy.Float))
     late = time.perf_counter() > deadline and constants > 6
-    if constants > owner.max_snap_constants or late:
+    limit = min(owner.max_snap_constants, NOISY_SNAP_CONSTANTS if owner.noise_aware else 10**9)
+    if constants > limit or late:
         # a formula this irregular is not a simple law: snapping would only cost time
         logger.info("view %s: %d constants, not snapped", view.name, constants)
         chain = [(refitted, math.nan)]
@@ -235,6 +236,7 @@ def _extract(
             y_val=context.y_val,
             tolerance=tolerance,
             order="simplest" if owner.noise_aware else "nearest",
+            deadline=owner._stop if owner.noise_aware else None,
         )
     found = [
         _candidate(expr, context, stage, network_rmse_user) for stage, (expr, _) in enumerate(chain)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -264,6 +265,7 @@ def snap_constants(
     method: str = "lm",
     simplify: bool = True,
     order: str = "nearest",
+    deadline: float | None = None,
 ) -> list[tuple[sympy.Expr, float]]:
     """Greedily replace constants by simple exact values while the fit stays as good.
 
@@ -304,6 +306,9 @@ def snap_constants(
         value passes. With noisy data several targets pass the tolerance (``22/(7 pi)`` as
         well as ``1`` for a fitted 1.0004); ``"simplest"`` tries them by
         :func:`sympy.count_ops` first, then by distance, so the simplest acceptable one wins.
+    deadline : float, optional
+        ``time.perf_counter()`` value after which no further snap is tried (the chain so far
+        is returned).
 
     Returns
     -------
@@ -337,9 +342,9 @@ def snap_constants(
         return chain
     limit = reference * (1 + tolerance) + absolute_tolerance
     tried: set[str] = set()
-    while True:
+    while deadline is None or time.perf_counter() < deadline:
         accepted = _snap_once(
-            current, X, y, symbols, score, limit, tried, max_candidates, method, order
+            current, X, y, symbols, score, limit, tried, max_candidates, method, order, deadline
         )
         if accepted is None:
             return chain
@@ -348,6 +353,7 @@ def snap_constants(
         current = accepted
         chain.append((current, score(current)))
         logger.debug("snap_constants: accepted %s (rmse %.3g)", current, chain[-1][1])
+    return chain
 
 
 def _snap_once(
@@ -361,6 +367,7 @@ def _snap_once(
     max_candidates: int,
     method: str,
     order: str = "nearest",
+    deadline: float | None = None,
 ) -> sympy.Expr | None:
     """The first acceptable snap of ``current`` (nearest or simplest first), or None."""
     parametric, constants, values = constants_as_parameters(current)
@@ -383,6 +390,8 @@ def _snap_once(
             options.append((0, distance, k, target))
     options.sort(key=lambda item: (item[0], item[1], item[2]))
     for _, _, k, target in options:
+        if deadline is not None and time.perf_counter() > deadline:
+            return None
         others = {
             c: sympy.Float(v)
             for j, (c, v) in enumerate(zip(constants, values, strict=True))
