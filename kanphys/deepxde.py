@@ -236,8 +236,8 @@ def _classes() -> dict[str, type]:
             self.weight, self.l1, self.entropy, self.samples = weight, l1, entropy, samples
             self._saved: dict[str, Any] = {}
 
-        def _net(self) -> Any:
-            net = self.model.net
+        def _net(self, net: Any = None) -> Any:
+            net = self.model.net if net is None else net
             if not isinstance(net, KAN):
                 raise ConfigError(
                     f"Sparsity needs a kanphys.deepxde.KAN network; the model has "
@@ -245,9 +245,10 @@ def _classes() -> dict[str, type]:
                 )
             return net
 
-        def penalty(self, inputs: Tensor) -> Tensor:
-            """The weighted penalty on (evenly spaced rows of) ``inputs``."""
-            net = self._net()
+        def penalty(self, inputs: Tensor, net: Any = None) -> Tensor:
+            """The weighted penalty of ``net`` (default: the model's) on (evenly spaced rows
+            of) ``inputs``."""
+            net = self._net(net)
             x = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
             rows = evenly_spaced_rows(net.features(x), self.samples)
             return self.weight * sparsity_penalty(net.kan, rows, l1=self.l1, entropy=self.entropy)
