@@ -74,3 +74,49 @@ def test_discover_law_smoke(tmp_path: Path) -> None:
     assert {s.name for s in law.formula_.free_symbols} == {"m1", "m2", "r"}
     assert results["r2_test"] > 0.999
     assert (tmp_path / "kan.png").stat().st_size > 1000
+
+
+@pytest.mark.examples
+@pytest.mark.deepxde
+def test_deepxde_poisson1d_smoke() -> None:
+    pytest.importorskip("deepxde")
+    import sympy
+
+    results = load("deepxde_poisson1d").main(["--smoke"])
+    # one B-spline edge (G=10) after 600 Adam + 200 L-BFGS steps; measured 2.7e-4
+    assert results["rel_l2"] < 1e-3
+    x = sympy.Symbol("x", real=True)
+    formula = results["formula"]
+    assert formula.has(sympy.sin) and formula.free_symbols == {x}
+    values = sympy.lambdify(x, formula - sympy.sin(sympy.pi * x))
+    grid = [k / 10 for k in range(-10, 11)]
+    assert max(abs(values(v)) for v in grid) < 1e-3
+
+
+@pytest.mark.examples
+@pytest.mark.deepxde
+def test_deepxde_poisson2d_hard_smoke() -> None:
+    pytest.importorskip("deepxde")
+    results = load("deepxde_poisson2d_hard").main(["--smoke"])
+    assert results["boundary_max"] == 0.0  # the output transform imposes u = 0 exactly
+    assert results["rel_l2"] < 1e-2
+
+
+@pytest.mark.examples
+@pytest.mark.deepxde
+def test_deepxde_burgers_smoke() -> None:
+    pytest.importorskip("deepxde")
+    results = load("deepxde_burgers").main(["--smoke"])
+    # 200 Adam steps only learn the initial profile's scale: the bound checks that training ran
+    # and that the error is measured against the Cole-Hopf solution (an untrained net: ~1)
+    assert 0.0 < results["rel_l2"] < 0.8
+
+
+@pytest.mark.examples
+@pytest.mark.deepxde
+def test_deepxde_lorenz_inverse_smoke() -> None:
+    pytest.importorskip("deepxde")
+    results = load("deepxde_lorenz_inverse").main(["--smoke"])
+    # the coefficients start at 1: the smoke run must move each toward the truth
+    for name, truth in {"sigma": 10.0, "rho": 15.0, "beta": 8.0 / 3.0}.items():
+        assert abs(results[name] - truth) < 0.6 * abs(1.0 - truth), name

@@ -34,11 +34,8 @@ What DeepXDE expects and how this module meets it:
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,65 +43,25 @@ import sympy
 import torch
 from torch import Tensor
 
+from kanphys.deepxde._backend import load_deepxde
+from kanphys.deepxde.bridge import DeepXDEProblem, to_deepxde
 from kanphys.errors import ConfigError, KanphysError, ShapeError
 
 if TYPE_CHECKING:
     from kanphys.models import KAN as CoreKAN
     from kanphys.symbolic.library import Library
 
-__all__ = ["KAN", "GridUpdate", "Sparsity", "load_deepxde", "to_formula"]  # noqa: F822
+__all__ = [
+    "KAN",
+    "DeepXDEProblem",
+    "GridUpdate",
+    "Sparsity",
+    "load_deepxde",
+    "to_deepxde",
+    "to_formula",
+]
 
 logger = logging.getLogger(__name__)
-
-_BACKEND_HELP = (
-    "kanphys.deepxde needs DeepXDE's PyTorch backend; set it before Python starts, e.g. "
-    "`DDE_BACKEND=pytorch python script.py` (or `export DDE_BACKEND=pytorch`), or run "
-    "`python -m deepxde.backend.set_default_backend pytorch` once"
-)
-
-
-def _configured_backend() -> str | None:
-    """The backend DeepXDE will load, as its own rules choose it (None: not chosen yet)."""
-    for variable in ("DDE_BACKEND", "DDEBACKEND"):
-        if variable in os.environ:
-            return os.environ[variable].lower()
-    path = Path.home() / ".deepxde" / "config.json"
-    if path.exists():
-        try:
-            return str(json.loads(path.read_text()).get("backend", "")).lower() or None
-        except (OSError, ValueError):
-            return None
-    return None
-
-
-def load_deepxde() -> Any:
-    """Import DeepXDE with its PyTorch backend, or raise a :class:`ConfigError` saying how.
-
-    Returns
-    -------
-    module
-        ``deepxde``.
-    """
-    import sys
-
-    if "deepxde" not in sys.modules:
-        chosen = _configured_backend()
-        if chosen is None:
-            # DeepXDE would pick the first installed backend and write its config file
-            os.environ["DDE_BACKEND"] = "pytorch"
-        elif chosen != "pytorch":
-            raise ConfigError(f"DeepXDE's backend is set to {chosen!r}. {_BACKEND_HELP}")
-    try:
-        import deepxde
-    except ImportError as err:
-        raise ConfigError(
-            "kanphys.deepxde needs DeepXDE, which is not installed: "
-            "pip install 'kanphys[deepxde]' (or pip install deepxde)"
-        ) from err
-    backend = getattr(deepxde.backend, "backend_name", None)
-    if backend != "pytorch":
-        raise ConfigError(f"DeepXDE was imported with the {backend!r} backend. {_BACKEND_HELP}")
-    return deepxde
 
 
 def _bounds(input_bounds: Any, d: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -371,6 +328,7 @@ def to_formula(
     names: Sequence[str] | None = None,
     library: Library | Sequence[str] | None = None,
     prune_threshold: float = 1e-2,
+    r2_tolerance: float = 1e-6,
     refit: bool = True,
     simplify: bool = True,
 ) -> list[sympy.Expr]:
@@ -397,6 +355,9 @@ def to_formula(
     library : Library or names, optional
         Primitives tried on each edge.
     prune_threshold : float
+    r2_tolerance : float
+        Edges take the simplest primitive whose R^2 is within this of the best one's (raise it,
+        e.g. to 1e-3, when a nearly linear edge is read as a sine).
     refit, simplify : bool
 
     Returns
@@ -434,7 +395,7 @@ def to_formula(
     if raw.shape[1] != d:
         raise ShapeError(f"to_formula: the feature transform gives {raw.shape[1]} columns, not {d}")
     model = prune(core, features, threshold=prune_threshold, edge_threshold=prune_threshold)
-    model, _ = auto_symbolic(model, features, library=library)
+    model, _ = auto_symbolic(model, features, library=library, r2_tolerance=r2_tolerance)
     scaled = list(symbols)
     if net.input_bounds is not None:
         low, high = net.input_bounds

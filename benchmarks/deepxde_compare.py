@@ -1,0 +1,289 @@
+"""DeepXDE's FNN against the kanphys KAN inside DeepXDE, side by side in one process.
+
+For each problem both networks (matched parameter counts) train on the *same* DeepXDE data
+object (same points), with the same optimiser schedule (Adam, then L-BFGS) and iterations.
+Reported: relative L2 error against the exact solution at the end, milliseconds per Adam and
+per L-BFGS iteration, and the error of each network when the faster-finishing one stopped
+("equal wall time", read from error-vs-training-time curves measured every ``--every``
+iterations; evaluation time is excluded from the clock).
+
+Problems: 2-D Poisson ``-(u_xx + u_yy) = 2 pi^2 sin(pi x) sin(pi y)`` on ``[-1, 1]^2`` with the
+boundary condition as a loss term (soft) or imposed by ``(1 - x^2)(1 - y^2) N`` (hard), and
+viscous Burgers (``nu = 0.01/pi``, ``u0 = -sin(pi x)``; Cole-Hopf reference on 256 x 100).
+
+    python benchmarks/deepxde_compare.py                 # full run, updates docs/benchmarks.md
+    python benchmarks/deepxde_compare.py --quick         # a smoke check, prints only
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kanphys.deepxde import KAN, load_deepxde  # noqa: E402
+from kanphys.pde.references import BURGERS_NU, burgers_cole_hopf  # noqa: E402
+
+dde = load_deepxde()
+DOCS = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- deepxde_compare:start -->", "<!-- deepxde_compare:end -->"
+
+
+@dataclass
+class Case:
+    """One benchmark problem: how to build its data, networks and reference."""
+
+    name: str
+    data: Callable[[], Any]
+    points: np.ndarray
+    exact: np.ndarray
+    fnn: Callable[[], Any]
+    kan: Callable[[], Any]
+    adam: int
+    lbfgs: int
+    lr: float = 1e-3
+
+
+def _poisson(hard: bool, scale: float) -> Case:
+    def pde(x, u):
+        u_xx = dde.grad.hessian(u, x, i=0, j=0)
+        u_yy = dde.grad.hessian(u, x, i=1, j=1)
+        source = 2 * np.pi**2 * torch.sin(np.pi * x[:, 0:1]) * torch.sin(np.pi * x[:, 1:2])
+        return -u_xx - u_yy - source
+
+    def solution(x):
+        return np.sin(np.pi * x[:, 0:1]) * np.sin(np.pi * x[:, 1:2])
+
+    def transform(x, u):
+        return (1 - x[:, 0:1] ** 2) * (1 - x[:, 1:2] ** 2) * u
+
+    geom = dde.geometry.Rectangle([-1, -1], [1, 1])
+
+    def data():
+        bcs = [] if hard else [dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on)]
+        return dde.data.PDE(geom, pde, bcs, num_domain=1200, num_boundary=0 if hard else 120)
+
+    def constrained(net):
+        if hard:
+            net.apply_output_transform(transform)
+        return net
+
+    points = geom.uniform_points(101 * 101)
+    return Case(
+        name=f"Poisson 2-D, {'hard' if hard else 'soft'} BC",
+        data=data,
+        points=points,
+        exact=solution(points),
+        fnn=lambda: constrained(dde.nn.FNN([2, 20, 20, 20, 1], "tanh", "Glorot normal")),
+        kan=lambda: constrained(
+            KAN([2, 8, 8, 1], grid_size=5, input_bounds=([-1, -1], [1, 1]), seed=0)
+        ),
+        adam=int(5000 * scale),
+        lbfgs=int(1000 * scale),
+    )
+
+
+def _burgers(scale: float) -> Case:
+    def pde(x, u):
+        u_x = dde.grad.jacobian(u, x, i=0, j=0)
+        u_t = dde.grad.jacobian(u, x, i=0, j=1)
+        u_xx = dde.grad.hessian(u, x, i=0, j=0)
+        return u_t + u * u_x - BURGERS_NU * u_xx
+
+    geomtime = dde.geometry.GeometryXTime(
+        dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 0.99)
+    )
+
+    def data():
+        bc = dde.icbc.DirichletBC(geomtime, lambda x: 0, lambda _, on: on)
+        ic = dde.icbc.IC(geomtime, lambda x: -np.sin(np.pi * x[:, 0:1]), lambda _, on: on)
+        return dde.data.TimePDE(
+            geomtime, pde, [bc, ic], num_domain=2540, num_boundary=80, num_initial=160
+        )
+
+    xx, tt = np.meshgrid(np.linspace(-1, 1, 256), np.linspace(0, 0.99, 100), indexing="ij")
+    points = np.stack([xx.ravel(), tt.ravel()], axis=1)
+    return Case(
+        name="Burgers",
+        data=data,
+        points=points,
+        exact=burgers_cole_hopf(points[:, 0], points[:, 1], BURGERS_NU)[:, None],
+        fnn=lambda: dde.nn.FNN([2, 20, 20, 20, 1], "tanh", "Glorot normal"),
+        kan=lambda: KAN([2, 8, 8, 1], grid_size=5, input_bounds=([-1, 0], [1, 1]), seed=0),
+        adam=int(10000 * scale),
+        lbfgs=int(2000 * scale),
+    )
+
+
+class Curve(dde.callbacks.Callback):  # type: ignore[misc, name-defined]
+    """Error against the reference every ``every`` iterations, on a training-only clock."""
+
+    def __init__(self, case: Case, every: int) -> None:
+        super().__init__()
+        self.case, self.every = case, every
+        self.clock = 0.0
+        self.rows: list[tuple[float, int, float]] = []  # (seconds, iteration, rel_l2)
+        self._last = 0.0
+
+    def error(self) -> float:
+        predicted = self.model.predict(self.case.points)
+        exact = self.case.exact
+        return float(np.linalg.norm(predicted - exact) / np.linalg.norm(exact))
+
+    def on_train_begin(self) -> None:
+        if not self.rows:
+            self.rows.append((0.0, 0, self.error()))
+        self._last = time.perf_counter()
+
+    def on_epoch_end(self) -> None:
+        step = int(self.model.train_state.step)
+        if step % self.every and not isinstance(self.model.opt, torch.optim.LBFGS):
+            return
+        now = time.perf_counter()
+        self.clock += now - self._last
+        self.rows.append((self.clock, step, self.error()))
+        self._last = time.perf_counter()
+
+    def on_train_end(self) -> None:
+        self.clock += time.perf_counter() - self._last
+        self._last = time.perf_counter()
+
+
+def train(case: Case, kind: str, every: int) -> dict[str, Any]:
+    dde.config.set_random_seed(0)
+    data = case.data()
+    dde.config.set_random_seed(0)
+    net = case.fnn() if kind == "FNN" else case.kan()
+    model = dde.Model(data, net)
+    curve = Curve(case, every)
+    model.compile("adam", lr=case.lr, verbose=0)
+    model.train(iterations=case.adam, callbacks=[curve], display_every=10**9, verbose=0)
+    adam_seconds, adam_steps = curve.clock, int(model.train_state.step)
+    curve.rows.append((curve.clock, adam_steps, curve.error()))
+    lbfgs_steps = 0
+    if case.lbfgs:
+        dde.optimizers.set_LBFGS_options(maxiter=case.lbfgs)
+        dde.optimizers.config.LBFGS_options["iter_per_step"] = min(every, case.lbfgs)
+        model.compile("L-BFGS", verbose=0)
+        model.train(callbacks=[curve], display_every=10**9, verbose=0)
+        lbfgs_steps = int(model.train_state.step) - adam_steps
+    return {
+        "kind": kind,
+        "params": sum(p.numel() for p in net.parameters()),
+        "rel_l2": curve.error(),
+        "ms_adam": 1e3 * adam_seconds / max(adam_steps, 1),
+        "ms_lbfgs": 1e3 * (curve.clock - adam_seconds) / max(lbfgs_steps, 1),
+        "lbfgs_steps": lbfgs_steps,
+        "seconds": curve.clock,
+        "curve": curve.rows,
+    }
+
+
+def error_at(curve: list[tuple[float, int, float]], seconds: float) -> float:
+    """The error of the last evaluation at or before ``seconds`` of training."""
+    before = [row for row in curve if row[0] <= seconds * (1 + 1e-9)]
+    return before[-1][2] if before else float("nan")
+
+
+def table(results: list[tuple[Case, dict[str, Any], dict[str, Any]]]) -> str:
+    lines = [
+        "| problem | network | params | rel. L2 (end) | ms/iter Adam | ms/iter L-BFGS "
+        "| L-BFGS iters | training s | rel. L2 at equal time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for case, fnn, kan in results:
+        budget = min(fnn["seconds"], kan["seconds"])
+        for run in (fnn, kan):
+            name = (
+                "DeepXDE FNN [2,20,20,20,1] tanh"
+                if run["kind"] == "FNN"
+                else "kanphys KAN [2,8,8,1] B-spline G=5"
+            )
+            lines.append(
+                f"| {case.name} | {name} | {run['params']} | {run['rel_l2']:.2e} "
+                f"| {run['ms_adam']:.1f} | {run['ms_lbfgs']:.1f} | {run['lbfgs_steps']} "
+                f"| {run['seconds']:.0f} | {error_at(run['curve'], budget):.2e} |"
+            )
+    ratios = [
+        f"{case.name}: KAN/FNN time per Adam iteration {kan['ms_adam'] / fnn['ms_adam']:.2f}x"
+        for case, fnn, kan in results
+    ]
+    return "\n".join(lines) + "\n\n" + "; ".join(ratios) + "."
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problems", nargs="+", default=["soft", "hard", "burgers"])
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the iterations")
+    parser.add_argument("--every", type=int, default=250, help="iterations between evaluations")
+    parser.add_argument("--quick", action="store_true", help="scale 0.02, print only")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--no-docs", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    scale = 0.02 if args.quick else args.scale
+    builders = {
+        "soft": lambda: _poisson(False, scale),
+        "hard": lambda: _poisson(True, scale),
+        "burgers": lambda: _burgers(scale),
+    }
+    results = []
+    started = time.perf_counter()
+    for name in args.problems:
+        case = builders[name]()
+        fnn = train(case, "FNN", args.every)
+        kan = train(case, "KAN", args.every)
+        results.append((case, fnn, kan))
+        print(table(results[-1:]), flush=True)
+    text = table(results)
+    if not (args.quick or args.no_docs):
+        command = "python benchmarks/deepxde_compare.py " + shlex.join(
+            sys.argv[1:] if argv is None else argv
+        )
+        write_docs(text, command.strip(), time.perf_counter() - started)
+    return 0
+
+
+def write_docs(text: str, command: str, seconds: float) -> None:
+    section = f"""{START}
+## kanphys KAN vs DeepXDE FNN inside DeepXDE (`benchmarks/deepxde_compare.py`)
+
+Both networks train on the same DeepXDE data object (same collocation points, Hammersley
+sampling), with Adam (lr 1e-3) and then L-BFGS, for the same iterations; errors are relative
+L2 against the exact solution (101 x 101 grid for Poisson, the 256 x 100 Cole-Hopf grid for
+Burgers). "Equal time" is each network's error at the training time at which the faster one
+finished (curves sampled every 250 iterations; evaluation excluded from the clock).
+
+```bash
+{command}
+```
+
+Measured on {platform.processor() or platform.machine()}, {os.cpu_count()} cores,
+torch {torch.__version__}, DeepXDE {dde.__version__}, 1 torch thread; {seconds / 60:.0f} min.
+
+{text}
+{END}"""
+    page = DOCS.read_text()
+    start, end = page.find(START), page.find(END)
+    if start >= 0 and end > start:
+        page = page[:start] + section + page[end + len(END) :]
+    else:
+        page = page.rstrip("\n") + "\n\n" + section + "\n"
+    DOCS.write_text(page)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
