@@ -7,6 +7,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
 
 
 class Tolerance:
@@ -23,6 +24,11 @@ class Tolerance:
       solve adds roundoff ``~ kappa`` times the value rule.
     * Central differences: truncation ``h^2/6 max|f'''|`` (first) or ``h^2/12 max|f''''|``
       (second) plus roundoff ``delta/h`` or ``4 delta/h^2``; the step minimises the sum.
+    * Two B-spline evaluation paths (cardinal polynomials on the mean spacing ``h``, de Boor on
+      the actual knots): each is a ``(k + 1)``-term recurrence on numbers bounded by ``S``
+      (the level's polynomial coefficients summed, times ``h^-l``), so rounding costs
+      ``(k + 1)^2 eps S``; knots that deviate from equal spacing by at most ``delta`` move the
+      level-``l`` derivatives by at most ``(k + 1)(l + 1) (delta / h) S``.
     * Spline convergence: least-squares fits with degree-``k`` splines converge like
       ``h^(k+1)``; the observed order between consecutive grids must exceed ``k + 1 - 0.7``
       (pre-asymptotic and boundary effects cost a few tenths).
@@ -47,6 +53,15 @@ class Tolerance:
     def derivatives(cls, dtype: torch.dtype, scale: float = 1.0) -> float:
         """Absolute tolerance for two evaluations of derivatives of size ``scale``."""
         return cls.DERIVATIVE_FACTOR * cls.values(dtype, scale)
+
+    @staticmethod
+    def spline_paths(
+        dtype: torch.dtype, order: int, level: int, bound: Tensor, deviation: Tensor
+    ) -> Tensor:
+        """Tolerance between two evaluation paths of level-``level`` B-spline derivatives of
+        degree ``order``, per input: ``bound`` is ``S`` and ``deviation`` is ``delta / h``."""
+        eps = torch.finfo(dtype).eps
+        return bound * ((order + 1) ** 2 * eps + (order + 1) * (level + 1) * deviation)
 
     @classmethod
     def least_squares(cls, dtype: torch.dtype, condition: float, scale: float = 1.0) -> float:
