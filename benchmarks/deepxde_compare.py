@@ -32,7 +32,11 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
+
+import deepxde_burgers as burgers_example  # noqa: E402
+import deepxde_poisson2d_hard as poisson_example  # noqa: E402
+from _sections import replace_section  # noqa: E402
 
 from kanphys.deepxde import KAN, load_deepxde  # noqa: E402
 from kanphys.pde.references import BURGERS_NU, burgers_cole_hopf  # noqa: E402
@@ -57,19 +61,10 @@ class Case:
     lr: float = 1e-3
 
 
-def _poisson(hard: bool, scale: float) -> Case:
-    def pde(x, u):
-        u_xx = dde.grad.hessian(u, x, i=0, j=0)
-        u_yy = dde.grad.hessian(u, x, i=1, j=1)
-        source = 2 * np.pi**2 * torch.sin(np.pi * x[:, 0:1]) * torch.sin(np.pi * x[:, 1:2])
-        return -u_xx - u_yy - source
-
-    def solution(x):
-        return np.sin(np.pi * x[:, 0:1]) * np.sin(np.pi * x[:, 1:2])
-
-    def transform(x, u):
-        return (1 - x[:, 0:1] ** 2) * (1 - x[:, 1:2] ** 2) * u
-
+def _poisson(hard: bool, scale: float, hidden: list[int]) -> Case:
+    # the equation, solution and hard-constraint transform of the example script
+    pde, solution = poisson_example.pde, poisson_example.solution
+    transform = poisson_example.boundary_factor
     geom = dde.geometry.Rectangle([-1, -1], [1, 1])
 
     def data():
@@ -89,20 +84,15 @@ def _poisson(hard: bool, scale: float) -> Case:
         exact=solution(points),
         fnn=lambda: constrained(dde.nn.FNN([2, 20, 20, 20, 1], "tanh", "Glorot normal")),
         kan=lambda: constrained(
-            KAN([2, 8, 8, 1], grid_size=5, input_bounds=([-1, -1], [1, 1]), seed=0)
+            KAN([2, *hidden, 1], grid_size=5, input_bounds=([-1, -1], [1, 1]), seed=0)
         ),
         adam=int(5000 * scale),
         lbfgs=int(1000 * scale),
     )
 
 
-def _burgers(scale: float) -> Case:
-    def pde(x, u):
-        u_x = dde.grad.jacobian(u, x, i=0, j=0)
-        u_t = dde.grad.jacobian(u, x, i=0, j=1)
-        u_xx = dde.grad.hessian(u, x, i=0, j=0)
-        return u_t + u * u_x - BURGERS_NU * u_xx
-
+def _burgers(scale: float, hidden: list[int]) -> Case:
+    pde = burgers_example.pde  # the example script's equation
     geomtime = dde.geometry.GeometryXTime(
         dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 0.99)
     )
@@ -122,7 +112,7 @@ def _burgers(scale: float) -> Case:
         points=points,
         exact=burgers_cole_hopf(points[:, 0], points[:, 1], BURGERS_NU)[:, None],
         fnn=lambda: dde.nn.FNN([2, 20, 20, 20, 1], "tanh", "Glorot normal"),
-        kan=lambda: KAN([2, 8, 8, 1], grid_size=5, input_bounds=([-1, 0], [1, 1]), seed=0),
+        kan=lambda: KAN([2, *hidden, 1], grid_size=5, input_bounds=([-1, 0], [1, 1]), seed=0),
         adam=int(10000 * scale),
         lbfgs=int(2000 * scale),
     )
@@ -198,7 +188,7 @@ def error_at(curve: list[tuple[float, int, float]], seconds: float) -> float:
     return before[-1][2] if before else float("nan")
 
 
-def table(results: list[tuple[Case, dict[str, Any], dict[str, Any]]]) -> str:
+def table(results: list[tuple[Case, dict[str, Any], dict[str, Any]]], hidden: list[int]) -> str:
     lines = [
         "| problem | network | params | rel. L2 (end) | ms/iter Adam | ms/iter L-BFGS "
         "| L-BFGS iters | training s | rel. L2 at equal time |",
@@ -210,7 +200,7 @@ def table(results: list[tuple[Case, dict[str, Any], dict[str, Any]]]) -> str:
             name = (
                 "DeepXDE FNN [2,20,20,20,1] tanh"
                 if run["kind"] == "FNN"
-                else "kanphys KAN [2,8,8,1] B-spline G=5"
+                else f"kanphys KAN [2,{','.join(map(str, hidden))},1] B-spline G=5"
             )
             lines.append(
                 f"| {case.name} | {name} | {run['params']} | {run['rel_l2']:.2e} "
@@ -231,24 +221,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=250, help="iterations between evaluations")
     parser.add_argument("--quick", action="store_true", help="scale 0.02, print only")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--kan-hidden", type=int, nargs="+", default=[30], help="KAN hidden widths (default 30)"
+    )
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (both)")
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     scale = 0.02 if args.quick else args.scale
     builders = {
-        "soft": lambda: _poisson(False, scale),
-        "hard": lambda: _poisson(True, scale),
-        "burgers": lambda: _burgers(scale),
+        "soft": lambda: _poisson(False, scale, args.kan_hidden),
+        "hard": lambda: _poisson(True, scale, args.kan_hidden),
+        "burgers": lambda: _burgers(scale, args.kan_hidden),
     }
     results = []
+    for build in list(builders):
+        builders[build] = _with_lr(builders[build], args.lr)
     started = time.perf_counter()
     for name in args.problems:
         case = builders[name]()
         fnn = train(case, "FNN", args.every)
         kan = train(case, "KAN", args.every)
         results.append((case, fnn, kan))
-        print(table(results[-1:]), flush=True)
-    text = table(results)
+        print(table(results[-1:], args.kan_hidden), flush=True)
+    text = table(results, args.kan_hidden)
     if not (args.quick or args.no_docs):
         command = "python benchmarks/deepxde_compare.py " + shlex.join(
             sys.argv[1:] if argv is None else argv
@@ -257,13 +253,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _with_lr(build: Callable[[], Case], lr: float) -> Callable[[], Case]:
+    def built() -> Case:
+        case = build()
+        case.lr = lr
+        return case
+
+    return built
+
+
 def write_docs(text: str, command: str, seconds: float) -> None:
     section = f"""{START}
 ## kanphys KAN vs DeepXDE FNN inside DeepXDE (`benchmarks/deepxde_compare.py`)
 
 Both networks train on the same DeepXDE data object (same collocation points, Hammersley
-sampling), with Adam (lr 1e-3) and then L-BFGS, for the same iterations; errors are relative
-L2 against the exact solution (101 x 101 grid for Poisson, the 256 x 100 Cole-Hopf grid for
+sampling), with Adam (same learning rate) and then L-BFGS, for the same iterations; errors are
+relative L2 against the exact solution (101 x 101 grid for Poisson, the 256 x 100 Cole-Hopf grid for
 Burgers). "Equal time" is each network's error at the training time at which the faster one
 finished (curves sampled every 250 iterations; evaluation excluded from the clock).
 
@@ -276,13 +281,7 @@ torch {torch.__version__}, DeepXDE {dde.__version__}, 1 torch thread; {seconds /
 
 {text}
 {END}"""
-    page = DOCS.read_text()
-    start, end = page.find(START), page.find(END)
-    if start >= 0 and end > start:
-        page = page[:start] + section + page[end + len(END) :]
-    else:
-        page = page.rstrip("\n") + "\n\n" + section + "\n"
-    DOCS.write_text(page)
+    replace_section(DOCS, START, END, section)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _sections import replace_section
 from torch import Tensor
 
 from kanphys import KAN, FitConfig, fit
@@ -281,14 +282,7 @@ def section(table: str, args: argparse.Namespace, command: str, seconds: float) 
 
 
 def write_docs(table: str, args: argparse.Namespace, command: str, seconds: float) -> None:
-    text = DOCS.read_text()
-    new = section(table, args, command, seconds)
-    start, end = text.find(START), text.find(END)
-    if start >= 0 and end > start:
-        text = text[:start] + new + text[end + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + new + "\n"
-    DOCS.write_text(text)
+    replace_section(DOCS, START, END, section(table, args, command, seconds))
 
 
 if __name__ == "__main__":

@@ -122,3 +122,14 @@ class Tolerance:
 def tol() -> type[Tolerance]:
     """The :class:`Tolerance` rules, as a fixture so test modules need not import conftest."""
     return Tolerance
+
+
+@pytest.fixture(scope="module")
+def dde():
+    """DeepXDE with its PyTorch backend, seeded (tests using it skip without DeepXDE)."""
+    pytest.importorskip("deepxde")
+    from kanphys.deepxde import load_deepxde
+
+    module = load_deepxde()
+    module.config.set_random_seed(0)
+    return module

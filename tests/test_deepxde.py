@@ -18,16 +18,6 @@ from kanphys.errors import ConfigError
 pytestmark = pytest.mark.deepxde
 
 
-@pytest.fixture(scope="module")
-def dde():
-    pytest.importorskip("deepxde")
-    from kanphys.deepxde import load_deepxde
-
-    module = load_deepxde()
-    module.config.set_random_seed(0)
-    return module
-
-
 def _poisson_1d(dde, *, hard: bool = False):
     """-u'' = pi^2 sin(pi x) on [-1, 1], u(+-1) = 0; u = sin(pi x)."""
 

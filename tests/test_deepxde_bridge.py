@@ -20,16 +20,6 @@ from kanphys.pde.compile import Environment, compile_expression
 pytestmark = pytest.mark.deepxde
 
 
-@pytest.fixture(scope="module")
-def dde():
-    pytest.importorskip("deepxde")
-    from kanphys.deepxde import load_deepxde
-
-    module = load_deepxde()
-    module.config.set_random_seed(0)
-    return module
-
-
 @pytest.fixture
 def float64(dde):
     dde.config.set_default_float("float64")

@@ -190,7 +190,7 @@ class _Residuals:
         columns = {name: x[:, col] for name, col in self.columns.items()}
         derivatives = {key: self.derivative(key, x, y)[:, 0] for key in requires}
         parameters = {name: x.new_tensor(value) for name, value in self.fixed.items()}
-        parameters.update({name: v.to(x.dtype) for name, v in self.variables.items()})
+        parameters.update({n: v.to(x.device, x.dtype) for n, v in self.variables.items()})
         return Environment(columns, derivatives, parameters)
 
     def operator(self, compiled: CompiledExpression) -> Callable[..., Tensor]:
