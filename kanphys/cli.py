@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -84,10 +85,15 @@ def _solve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from kanphys.pde.registry import resolve_problem
+    from kanphys.training.distributed import launched_by_torchrun
     from kanphys.training.solve import solve
 
     problem = resolve_problem(args.problem)
     out = Path(args.out) if args.out else Path("runs") / problem.name
+    distributed = launched_by_torchrun() if args.distributed is None else args.distributed
+    # in a distributed run only rank 0 speaks (torchrun sets RANK)
+    if distributed and os.environ.get("RANK", "0") != "0":
+        args.quiet, args.json = True, False
     chatty = not args.quiet and not args.json
     if (out / "model.pt").exists() and not args.resume and chatty:
         print(f"note: {out} holds an earlier run; it is overwritten (use --resume to continue)")
@@ -105,6 +111,7 @@ def _solve(args: argparse.Namespace) -> int:
             progress=not args.quiet and sys.stderr.isatty(),
             plots=not args.no_plots,
             symbolic=args.symbolic,
+            distributed=distributed,
         )
     except KeyboardInterrupt:  # pragma: no cover - the trainer catches it first
         print(f"interrupted; continue with --resume --out {out}", file=sys.stderr)
@@ -119,6 +126,9 @@ def _solve(args: argparse.Namespace) -> int:
         print(f"final loss  {m['final_loss']:.3e}")
         print(f"model       {m['model']['type']} {m['model']['width']}, {m['n_params']} parameters")
         print(f"device      {m['device']} ({m['dtype']}), derivatives: {m['derivatives']}")
+        if m.get("distributed"):
+            ranks = m["distributed"]
+            print(f"distributed {ranks['world_size']} processes ({ranks['backend']})")
         for field, found in m.get("formulas", {}).items():
             if found.get("formula") is None:
                 print(f"formula     {field}: none found ({found.get('error')})")
@@ -434,6 +444,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     solve.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     solve.add_argument("--json", action="store_true", help="print result.json to stdout")
+    solve.add_argument(
+        "--distributed",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="data-parallel training over the processes of `torchrun --nproc_per_node N -m "
+        "kanphys solve ...` (default: on when started by torchrun with more than one process)",
+    )
     solve.set_defaults(handler=_solve)
 
     discover = commands.add_parser(

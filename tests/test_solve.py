@@ -293,3 +293,25 @@ def test_builtin_problem_floors(name: str, floor: float) -> None:
     """Longer runs (minutes each on 2 cores): every field below its floor with the defaults."""
     result = solve(name, device="cpu")
     assert max(result.rel_l2.values()) <= floor
+
+
+def test_tf32_setting_must_be_a_boolean() -> None:
+    with pytest.raises(SpecError, match=r"\[training\] tf32.*true or false"):
+        solve(problem_from_dict(HEAT), training={**SMALL, "tf32": "yes"}, device="cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("tf32", [False, True])
+def test_tf32_follows_the_setting_during_training_and_is_restored(tf32: bool) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    seen = []
+    before = torch.backends.cuda.matmul.allow_tf32
+    solve(
+        problem_from_dict(HEAT),
+        training={**SMALL, "tf32": tf32, "dtype": "float32"},
+        device="cuda",
+        callback=lambda state: seen.append(torch.backends.cuda.matmul.allow_tf32) and False,
+    )
+    assert set(seen) == {tf32}
+    assert torch.backends.cuda.matmul.allow_tf32 == before

@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -30,6 +30,7 @@ from kanphys.pde.geometry import Geometry
 from kanphys.pde.model import PDEModel, embedded_features
 from kanphys.pde.problem import DerivativeKey, Problem
 from kanphys.runtime import resolve_device
+from kanphys.training.distributed import DistributedContext
 from kanphys.training.pinn_config import ModelSettings, TrainingSettings, settings_from_tables
 from kanphys.training.pinn_terms import (
     Term,
@@ -72,6 +73,9 @@ class TrainState:
     notes: list[str] = field(default_factory=list)
     engine: DerivativeEngine | None = None
     geometry: Geometry | None = None
+    distributed: DistributedContext | None = None
+    shards: _Shards | None = field(default=None, repr=False)
+    ddp: torch.nn.Module | None = field(default=None, repr=False)
 
     @property
     def engine_name(self) -> str:
@@ -80,6 +84,18 @@ class TrainState:
     @property
     def phase(self) -> str:
         return "adam" if self.step < self.settings.steps else "lbfgs"
+
+
+@dataclass
+class _Shards:
+    """A distributed rank's part of the work: its rows of every point set (and of the data
+    terms' targets), cut from ``source``, and the number of residuals of every term over all
+    ranks (filled in at the first evaluation)."""
+
+    source: dict[str, Tensor]
+    points: dict[str, Tensor]
+    terms: list[Term]
+    counts: dict[str, float] | None = None
 
 
 def build_network(
@@ -146,8 +162,13 @@ def prepare(
     model_overrides: Mapping[str, Any] | None = None,
     training_overrides: Mapping[str, Any] | None = None,
     device: str | torch.device = "auto",
+    distributed: DistributedContext | None = None,
 ) -> TrainState:
-    """Build the model, terms and point sets of a fresh run (no training)."""
+    """Build the model, terms and point sets of a fresh run (no training).
+
+    With ``distributed``, the run trains on ``distributed.device`` and every rank evaluates
+    its shard of the (identical) point sets; see :mod:`kanphys.training.distributed`.
+    """
     try:
         model_settings, settings = settings_from_tables(
             problem.model,
@@ -158,6 +179,8 @@ def prepare(
     except SpecError as error:
         raise SpecError(f"{problem.where_label}: {error}") from None
     resolved = resolve_device(device) or torch.device("cpu")
+    if distributed is not None:
+        resolved = distributed.device
     if settings.dtype is not None:
         dtype = getattr(torch, settings.dtype)
     else:
@@ -197,6 +220,7 @@ def prepare(
         generator,
         enforced=hard.enforced,
         notes=hard.notes,
+        distributed=distributed,
     )
     if settings.sparsity > 0 and not isinstance(network, KAN):
         note = "[training] sparsity ignored: sparsity regularisation needs a KAN, not an MLP"
@@ -264,14 +288,56 @@ def _losses(state: TrainState, *, regularise: bool = True) -> dict[str, Tensor]:
     """Mean squared residual of every term, and the (unweighted) sparsity penalty."""
     assert state.engine is not None
     engine = state.engine
-    residuals = evaluate_residuals(
-        state.model, engine, state.terms, state.points, state.problem.fields
-    )
-    losses = {label: r.pow(2).mean() for label, r in residuals.items()}
+    ctx = state.distributed
+    if ctx is None:
+        terms, points = state.terms, state.points
+    else:
+        shards = _local_work(state, ctx)
+        terms, points = shards.terms, shards.points
+    residuals = evaluate_residuals(state.model, engine, terms, points, state.problem.fields)
+    if ctx is None:
+        losses = {label: r.pow(2).mean() for label, r in residuals.items()}
+    else:
+        # the ranks' average of these is the mean over all the points
+        counts = _global_counts(shards, ctx, residuals)
+        losses = {
+            label: r.pow(2).sum() * (ctx.world_size / counts[label])
+            for label, r in residuals.items()
+        }
     penalty = _sparsity(state) if regularise else None
     if penalty is not None:
         losses["sparsity"] = penalty
     return losses
+
+
+def _local_work(state: TrainState, ctx: DistributedContext) -> _Shards:
+    """This rank's shard of every point set, cut again whenever a set is replaced."""
+    cached = state.shards
+    if (
+        cached is None
+        or cached.source.keys() != state.points.keys()
+        or any(cached.source[k] is not v for k, v in state.points.items())
+    ):
+        terms = [
+            term
+            if term.targets is None
+            else replace(term, targets={k: ctx.shard(v) for k, v in term.targets.items()})
+            for term in state.terms
+        ]
+        state.shards = _Shards(dict(state.points), ctx.shard_all(state.points), terms)
+    return state.shards  # type: ignore[return-value]
+
+
+def _global_counts(
+    shards: _Shards, ctx: DistributedContext, residuals: Mapping[str, Tensor]
+) -> dict[str, float]:
+    """Number of residuals of every term over all ranks (one all-reduce per new shard)."""
+    if shards.counts is None:
+        labels = sorted(residuals)
+        like = next(iter(residuals.values()))
+        local = torch.tensor([float(residuals[k].numel()) for k in labels], device=like.device)
+        shards.counts = dict(zip(labels, ctx.sum(local).tolist(), strict=True))
+    return shards.counts
 
 
 def _sparsity(state: TrainState) -> Tensor | None:
@@ -310,7 +376,15 @@ def _adapt_weights(state: TrainState) -> None:
     norms = {}
     for label, loss in losses.items():
         grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-        norms[label] = math.sqrt(sum(float(g.pow(2).sum()) for g in grads if g is not None))
+        flat = torch.cat(
+            [
+                (torch.zeros_like(p) if g is None else g).reshape(-1)
+                for g, p in zip(grads, params, strict=True)
+            ]
+        )
+        if state.distributed is not None:
+            flat = state.distributed.mean(flat)
+        norms[label] = float(flat.norm())
     total = sum(norms.values())
     for label, norm in norms.items():
         target = total / max(norm, 1e-12)
@@ -334,10 +408,14 @@ def _resample(state: TrainState) -> None:
     )
     assert state.engine is not None
     engine = state.engine
+    ctx = state.distributed
+    mine = candidates if ctx is None else ctx.shard(candidates)
     with torch.no_grad() if engine.name == "taylor" else torch.enable_grad():
         density = equation_residual_norm(
-            state.model, engine, state.terms, candidates, state.problem.fields
+            state.model, engine, state.terms, mine, state.problem.fields
         ).detach()
+    if ctx is not None:
+        density = ctx.gather_rows(density, len(candidates))
     # RAD (Wu et al. 2023): p ~ r^k / mean(r^k) + c with k = 1, c = 1
     probability = density / density.mean().clamp_min(1e-300) + 1.0
     chosen = torch.multinomial(
@@ -386,13 +464,15 @@ def train(
     total = s.total_steps
     log_every = s.log_every or max(1, total // 200)
     start = time.perf_counter()
+    ctx = state.distributed
     bar = None
-    if progress:
+    if progress and (ctx is None or ctx.is_main):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, initial=state.step, desc=state.problem.name, leave=False)
     state.status = "running"
     interrupt = _GracefulInterrupt()
+    precision = _Precision(state)
     try:
         while state.step < total:
             _grid_edits(state)
@@ -410,6 +490,8 @@ def train(
                 if state.optimizer_state is not None and saved_phase == phase:
                     state.optimizer.load_state_dict(state.optimizer_state)
                 state.optimizer_state = None
+                if ctx is not None:  # the parameters may be new (grid edits): wrap them again
+                    state.ddp = _wrap_ddp(state, ctx)
             optimizer = state.optimizer
             cache: dict[str, Any] = {}
             closure = _closure(state, optimizer, cache)
@@ -435,21 +517,24 @@ def train(
                 _sync_elapsed(state, start)
                 start = time.perf_counter()
                 checkpoint(state)
+            stop = 0
             if s.loss_target is not None and state.last_loss <= s.loss_target:
-                state.status = "target_reached"
-                break
-            if s.time_limit is not None and elapsed >= s.time_limit:
-                state.status = "time_limit"
-                break
-            if callback is not None and callback(state):
-                state.status = "stopped"
-                break
-            if interrupt.requested:
-                state.status = "interrupted"
+                stop = 1
+            elif s.time_limit is not None and elapsed >= s.time_limit:
+                stop = 2
+            elif callback is not None and callback(state):
+                stop = 3
+            elif interrupt.requested:
+                stop = 4
+            if ctx is not None:  # every rank stops at the same step, or none does
+                stop = ctx.agree(stop)
+            if stop:
+                state.status = _STOPS[stop]
                 break
     except KeyboardInterrupt:
         state.status = "interrupted"
     finally:
+        precision.restore()
         interrupt.restore()
         if bar is not None:
             bar.close()
@@ -459,22 +544,91 @@ def train(
     return state
 
 
+_STOPS = {1: "target_reached", 2: "time_limit", 3: "stopped", 4: "interrupted"}
+
+
+class _Loss(torch.nn.Module):
+    """The weighted training loss as a module, so that DistributedDataParallel can wrap it."""
+
+    def __init__(self, state: TrainState) -> None:
+        super().__init__()
+        self.model = state.model
+        self._state = (state,)  # not a submodule
+
+    def forward(self) -> tuple[Tensor, dict[str, Tensor]]:
+        state = self._state[0]
+        losses = _losses(state)
+        return _total(state, losses), losses
+
+
+def _wrap_ddp(state: TrainState, ctx: DistributedContext) -> torch.nn.Module:
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(
+        _Loss(state),
+        device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+        broadcast_buffers=False,  # every rank holds the same knots already
+        find_unused_parameters=True,  # e.g. parameters of terms a rank has no points for
+    )
+
+
+def _global_losses(
+    ctx: DistributedContext, loss: Tensor, losses: dict[str, Tensor]
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """The total and per-term losses over all ranks (one all-reduce of all of them)."""
+    labels = list(losses)
+    stacked = torch.stack([loss.detach(), *(losses[k].detach().to(loss.dtype) for k in labels)])
+    values = ctx.mean(stacked)
+    return values[0], {label: values[i + 1] for i, label in enumerate(labels)}
+
+
 def _closure(
     state: TrainState, optimizer: torch.optim.Optimizer, cache: dict[str, Any]
 ) -> Callable[[], Tensor]:
-    """Loss evaluation with backward; the first call's losses are kept in ``cache``."""
+    """Loss evaluation with backward; the first call's losses are kept in ``cache``.
+
+    In a distributed run the loss goes through DistributedDataParallel (gradients averaged
+    over the ranks) and the returned value is the all-reduced loss, the same on every rank.
+    """
+    ctx = state.distributed
 
     def closure() -> Tensor:
         optimizer.zero_grad(set_to_none=True)
-        losses = _losses(state)
-        loss = _total(state, losses)
-        _check_finite(state, loss, losses)
+        if ctx is None:
+            losses = _losses(state)
+            loss = _total(state, losses)
+            shown, shown_terms = loss, losses
+        else:
+            assert state.ddp is not None
+            loss, losses = state.ddp()
+            shown, shown_terms = _global_losses(ctx, loss, losses)
+        _check_finite(state, shown, shown_terms)
         loss.backward()
         if "loss" not in cache:
-            cache["loss"], cache["losses"] = loss.detach(), losses
-        return loss
+            cache["loss"], cache["losses"] = shown.detach(), shown_terms
+        return shown if ctx is None else shown.detach()
 
     return closure
+
+
+class _Precision:
+    """TensorFloat-32 matrix products on CUDA as ``[training] tf32`` says (off by default:
+    second-derivative residuals lose most of their digits with it), restored afterwards."""
+
+    def __init__(self, state: TrainState) -> None:
+        self._previous: tuple[bool, bool] | None = None
+        if next(state.model.parameters()).device.type != "cuda":
+            return
+        backends = torch.backends
+        self._previous = (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32)
+        backends.cuda.matmul.allow_tf32 = state.settings.tf32
+        backends.cudnn.allow_tf32 = state.settings.tf32
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            matmul, cudnn = self._previous
+            torch.backends.cuda.matmul.allow_tf32 = matmul
+            torch.backends.cudnn.allow_tf32 = cudnn
 
 
 class _GracefulInterrupt:

@@ -135,6 +135,7 @@ class TrainingSettings:
     log_every: int = 0
     time_limit: float | None = None
     derivatives: str = "auto"
+    tf32: bool = False
     sparsity: float = 0.0
     sparsity_l1: float = 1.0
     sparsity_entropy: float = 2.0
@@ -186,6 +187,8 @@ class TrainingSettings:
         if self.time_limit is not None:
             _positive_float(t, "time_limit", self.time_limit)
         _choice(t, "derivatives", self.derivatives, DERIVATIVES)
+        if not isinstance(self.tf32, bool):
+            raise _fail(t, "tf32", "true or false", self.tf32)
         for key in ("sparsity", "sparsity_l1", "sparsity_entropy"):
             object.__setattr__(
                 self, key, _positive_float(t, key, getattr(self, key), allow_zero=True)

@@ -96,6 +96,11 @@ def metrics(state: TrainState, evaluation: dict[str, Any], device: torch.device)
         "notes": state.notes,
         "derivatives": state.engine_name,
         "n_eval_points": evaluation["n_points"],
+        "distributed": (
+            {"world_size": state.distributed.world_size, "backend": state.distributed.backend}
+            if state.distributed is not None
+            else None
+        ),
         "settings": {
             "model": state.model_settings.to_dict(),
             "training": state.settings.to_dict(),
@@ -115,6 +120,7 @@ def solve(
     plots: bool = True,
     callback: Callback | None = None,
     symbolic: bool = False,
+    distributed: bool = False,
 ) -> SolveResult:
     """Train a physics-informed network on ``problem`` and evaluate it on the reference.
 
@@ -139,21 +145,67 @@ def solve(
     symbolic : bool
         Also extract a closed form of every field (:func:`kanphys.discovery.fields.field_formulas`)
         and add ``formulas`` (per field: formula, its own relative L2 error, ...) to the metrics.
+    distributed : bool
+        Data-parallel training over the processes that ``torchrun`` started (see
+        :mod:`kanphys.training.distributed`): the collocation points are split between the
+        ranks, gradients are averaged, and only rank 0 evaluates, writes files and plots
+        (the other ranks return empty ``rel_l2``).
 
     Returns
     -------
     SolveResult
     """
-    from kanphys.io import results
     from kanphys.pde.registry import resolve_problem
 
     problem = resolve_problem(problem)
     out_dir = Path(out) if out is not None else None
     if resume and out_dir is None:
         raise ConfigError("resume=True needs out= (the directory holding model.pt)")
-    state = prepare(problem, model_overrides=model, training_overrides=training, device=device)
+    ctx = None
+    if distributed:
+        from kanphys.training.distributed import init_distributed
+
+        ctx = init_distributed(device)
+    state = prepare(
+        problem,
+        model_overrides=model,
+        training_overrides=training,
+        device=device,
+        distributed=ctx,
+    )
+    try:
+        return _train_and_report(
+            state,
+            out_dir,
+            resume=resume,
+            progress=progress,
+            plots=plots,
+            callback=callback,
+            symbolic=symbolic,
+        )
+    finally:
+        if ctx is not None:
+            ctx.close()
+
+
+def _train_and_report(
+    state: TrainState,
+    out_dir: Path | None,
+    *,
+    resume: bool,
+    progress: bool,
+    plots: bool,
+    callback: Callback | None,
+    symbolic: bool,
+) -> SolveResult:
+    from kanphys.io import results
+
+    problem, ctx = state.problem, state.distributed
     if resume and out_dir is not None:
         results.restore_checkpoint(state, out_dir / "model.pt")
+    main = ctx is None or ctx.is_main
+    if not main:
+        out_dir = None  # only rank 0 writes
     checkpoint = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -171,9 +223,12 @@ def solve(
                 metrics(state, evaluation, next(state.model.parameters()).device), out_dir
             )
         raise
-    evaluation = evaluate_reference(problem, state.model)
+    if main:
+        evaluation = evaluate_reference(problem, state.model)
+    else:
+        evaluation = {"rel_l2": {}, "max_abs_err": {}, "n_points": 0}
     result_metrics = metrics(state, evaluation, next(state.model.parameters()).device)
-    if symbolic:
+    if symbolic and main:
         from kanphys.discovery.fields import field_formulas
 
         result_metrics["formulas"] = field_formulas(
