@@ -135,6 +135,11 @@ def test_activation_derivatives_match_autograd(name: str) -> None:
         second = torch.zeros_like(x)
     torch.testing.assert_close(activation.first(x), first, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(activation.second(x), second, rtol=1e-12, atol=1e-12)
+    # the shared evaluation of all three gives the same numbers
+    value, first_too, second_too = activation.all_orders(x.detach())
+    torch.testing.assert_close(value, activation.fn(x).detach(), rtol=1e-14, atol=1e-15)
+    torch.testing.assert_close(first_too, first.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(second_too, second.detach(), rtol=1e-12, atol=1e-12)
 
 
 def test_layer_errors() -> None:

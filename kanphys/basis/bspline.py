@@ -18,7 +18,7 @@ from torch import Tensor
 from kanphys.basis._cardinal import cardinal_weights
 from kanphys.basis.types import BasisFamily, BasisValues, register_basis
 
-__all__ = ["bspline_basis", "extend_knots", "interior_points", "uniform_knots"]
+__all__ = ["bspline_basis", "bspline_local", "extend_knots", "interior_points", "uniform_knots"]
 
 
 def extend_knots(points: Tensor, spline_order: int) -> Tensor:
@@ -546,6 +546,28 @@ def bspline_basis(x: Tensor, knots: Tensor, spline_order: int, derivatives: int 
     index, *local = _LocalBSpline.apply(x, knots.detach(), spline_order, 0, derivatives + 1)
     functions = knots.shape[-1] - spline_order - 1
     return BasisValues(*(_densify(x, index, values, functions) for values in local))
+
+
+def bspline_local(
+    x: Tensor, knots: Tensor, spline_order: int, derivatives: int = 0
+) -> tuple[Tensor, list[Tensor]]:
+    """The ``k + 1`` non-zero B-splines at every point and their derivatives, not densified.
+
+    The local form of :func:`bspline_basis` (same values, same closed-form input gradients):
+    ``dense[n, i, index[n, i, r]] += local[level][n, i, r]`` gives its result. Layers that
+    combine several derivative levels per point (Taylor jets) work on these ``(N, d, k + 1)``
+    blocks and place them once.
+
+    Returns
+    -------
+    index : Tensor of int64, shape (N, d, k + 1)
+        Basis index of every local value, in ``[0, M - k - 1)``; indices of functions that do
+        not exist repeat valid ones, with value 0.
+    local : list of Tensor, shape (N, d, k + 1)
+        Levels ``0 .. derivatives``.
+    """
+    index, *local = _LocalBSpline.apply(x, knots.detach(), spline_order, 0, derivatives + 1)
+    return index, local
 
 
 BSPLINE = register_basis(

@@ -117,13 +117,13 @@ class TaylorEngine(DerivativeEngine):
         jet = model.jet(x, pairs)
         result = {}
         for key, order in zip(requests, orders, strict=True):
+            f = field_index[key[0]]
             if len(order) == 0:
-                channel = 0
+                result[key] = jet.value[:, f]
             elif len(order) == 1:
-                channel = 1 + order[0]
+                result[key] = jet.first[:, order[0], f]
             else:
-                channel = pairs.index(*order)
-            result[key] = jet[:, channel, field_index[key[0]]]
+                result[key] = jet.second[:, pairs.index(*order), f]
         return result
 
 

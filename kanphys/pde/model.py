@@ -19,7 +19,15 @@ from torch import Tensor, nn
 from kanphys.models.base import Network
 from kanphys.pde.compile import CompiledExpression, Environment, compile_expression
 from kanphys.pde.problem import input_symbol
-from kanphys.pde.taylor import Pairs, elementwise, jet_mul, network_jet, seed_jet
+from kanphys.pde.taylor import (
+    Jet,
+    Pairs,
+    elementwise,
+    jet_mul,
+    network_jet,
+    seed_jet,
+    split_channels,
+)
 
 __all__ = ["OutputTransform", "PDEModel", "embedded_features"]
 
@@ -84,11 +92,11 @@ class OutputTransform:
         factor = self._stack("factor", x, None)[:, 0]
         return offset + factor * out
 
-    def apply_jet(self, x: Tensor, jet: Tensor, pairs: Pairs) -> Tensor:
-        """Jets: ``(N, C, F)`` network output jet -> ``(N, C, F)`` field jet."""
-        offset = self._stack("offset", x, pairs)
-        factor = self._stack("factor", x, pairs)
-        return offset + jet_mul(factor, jet, pairs)
+    def apply_jet(self, x: Tensor, jet: Jet, pairs: Pairs) -> Jet:
+        """Jets: network output jet -> field jet (``F`` nodes each)."""
+        offset = split_channels(self._stack("offset", x, pairs), pairs)
+        factor = split_channels(self._stack("factor", x, pairs), pairs)
+        return offset.plus(jet_mul(factor, jet, pairs))
 
 
 class PDEModel(nn.Module):
@@ -172,13 +180,13 @@ class PDEModel(nn.Module):
                 columns.append((x[:, i] - self.low[i]) * scale[i] - 1.0)
         return torch.stack(columns, dim=1)
 
-    def embed_jet(self, x: Tensor, pairs: Pairs) -> Tensor:
-        """Jet of :meth:`embed`: ``(N, D)`` -> ``(N, C, D + n_periodic)``."""
+    def embed_jet(self, x: Tensor, pairs: Pairs) -> Jet:
+        """Jet of :meth:`embed`: ``(N, D)`` -> ``D + n_periodic`` nodes."""
         seed = seed_jet(x, pairs)
         scale = 2.0 / (self.high - self.low)
         columns = []
         for i, name in enumerate(self.inputs):
-            column = seed[:, :, i : i + 1]
+            column = seed.narrow(i, 1)
             if name in self.periodic:
                 omega = math.pi * scale[i]
                 angle = (x[:, i : i + 1] - self.low[i]) * omega
@@ -188,7 +196,7 @@ class PDEModel(nn.Module):
             else:
                 value = (x[:, i : i + 1] - self.low[i]) * scale[i] - 1.0
                 columns.append(elementwise(column, pairs, value, scale[i].expand_as(value), None))
-        return torch.cat(columns, dim=-1)
+        return Jet.cat(columns)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.network.forward_unchecked(self.embed(x))
@@ -196,8 +204,8 @@ class PDEModel(nn.Module):
             out = self.transform.apply(x, out)
         return out
 
-    def jet(self, x: Tensor, pairs: Pairs) -> Tensor:
-        """Fields with first and the paired second derivatives: ``(N, D) -> (N, C, F)``."""
+    def jet(self, x: Tensor, pairs: Pairs) -> Jet:
+        """Fields with first and the paired second derivatives (``F`` nodes)."""
         jet = network_jet(self.network, self.embed_jet(x, pairs), pairs)
         if self.transform is not None:
             jet = self.transform.apply_jet(x, jet, pairs)
