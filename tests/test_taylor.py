@@ -77,6 +77,21 @@ NETWORKS: dict[str, Callable[[int, torch.dtype], Network]] = {
 NETWORKS["mlp"] = mlp
 
 
+def wide_bspline_kan(n_in: int, dtype: torch.dtype) -> Network:
+    """Wide enough that the first layer's B-spline jet takes the dense-matrix route
+    (``(k + 1) out >= C n``) and the second the gathered-coefficient route."""
+    return KAN(
+        [n_in, 32, 2],
+        grid_size=5,
+        noise_scale=1.0,
+        dtype=dtype,
+        generator=torch.Generator().manual_seed(1),
+    )
+
+
+NETWORKS["kan-bspline-wide"] = wide_bspline_kan
+
+
 def transform() -> OutputTransform:
     """Constraint-like offsets and factors with non-zero mixed second derivatives."""
     return OutputTransform(
