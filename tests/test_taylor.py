@@ -204,8 +204,10 @@ def test_taylor_matches_autograd(network, dtype, periodic, constrained, tol) -> 
         [("v", ("t",)), ("u", ("x",))],
         [("u", ("y", "t")), ("v", ())],
         [("v", ("x", "x")), ("u", ("x", "t")), ("u", ("y",))],
+        [("u", ("x", "x")), ("v", ("y", "y"))],
+        [("u", ("x", "x")), ("u", ("y", "y")), ("v", ("t", "t"))],
     ],
-    ids=["values", "first", "one pair", "mixed"],
+    ids=["values", "first", "one pair", "mixed", "pure pairs", "laplacian"],
 )
 def test_taylor_subsets_match_the_full_request(subset: list[DerivativeKey], tol) -> None:
     model = build_model("kan-bspline-product", torch.float64, constrained=True)

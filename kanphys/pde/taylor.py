@@ -70,7 +70,8 @@ class Pairs:
         return self.pairs.index((min(a, b), max(a, b)))
 
     def sides(self, device: torch.device) -> tuple[Tensor, Tensor]:
-        """``(a, b)`` of every pair as index tensors on ``device`` (made once per device)."""
+        """``(a, b)`` of every pair as index tensors on ``device`` (made once per device and
+        :class:`Pairs` object)."""
         if device not in self._indices:
             left = torch.tensor([a for a, _ in self.pairs], dtype=torch.long, device=device)
             right = torch.tensor([b for _, b in self.pairs], dtype=torch.long, device=device)
@@ -82,7 +83,10 @@ class Pairs:
         if self.diagonal:
             return first * first
         left, right = self.sides(first.device)
-        return first.index_select(1, left) * first.index_select(1, right)
+        chosen = first.index_select(1, left)
+        if all(a == b for a, b in self.pairs):  # pure second derivatives only
+            return chosen * chosen
+        return chosen * first.index_select(1, right)
 
 
 class Jet(NamedTuple):
