@@ -427,3 +427,19 @@ def test_cuda_calls_do_not_synchronise(tol) -> None:
     for actual, expected in zip(on_gpu, pinn_step(x, knots), strict=True):
         assert actual is not None and expected is not None
         assert_close(actual.detach().cpu(), expected.detach(), tol.derivatives(F64, 1e2))
+
+
+@pytest.mark.parametrize("knots", ["uniform", "non-uniform"])
+def test_nan_inputs_give_nan_values_not_an_index_error(knots: str) -> None:
+    """A diverging run feeds NaN into the next layer: the basis must say NaN, not crash."""
+    grid = uniform_knots(1, 5, 3, dtype=torch.float64)
+    if knots == "non-uniform":
+        grid = grid.clone()
+        grid[0, 5] += 0.05
+    x = torch.tensor([[0.3], [float("nan")], [-0.2]], dtype=torch.float64)
+    basis = bspline_basis(x, grid, 3, derivatives=2)
+    coefficients = torch.ones(grid.shape[-1] - 4, dtype=torch.float64)
+    for level in basis:
+        assert torch.isnan(level[1]).any()  # so any combination of the functions is NaN
+        assert torch.isnan(level[1, 0] @ coefficients)
+        assert torch.isfinite(level[[0, 2]]).all()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -46,6 +48,8 @@ RESULT_KEYS = {
     "dtype": str,
     "seed": int,
     "parameters": dict,
+    "recoveries": list,
+    "derivatives": str,
 }
 
 
@@ -91,6 +95,7 @@ def test_result_json_schema_and_history(tmp_path: Path) -> None:
     assert data["problem"] == "heat-small" and data["status"] == "completed"
     assert set(data["rel_l2"]) == {"u"} and 0 < data["rel_l2"]["u"] < 1
     assert data["steps"] == 40 and data["device"] == "cpu" and data["dtype"] == "float64"
+    assert data["recoveries"] == [] and data["distributed"] is None
     assert data["model"]["type"] == "kan" and data["model"]["basis"] == "bspline"
     assert data["model"]["width"] == [2, 8, 1]
     assert sorted(data["hard_constraints"]) == ["conditions[0]", "conditions[1]"]
@@ -315,3 +320,63 @@ def test_tf32_follows_the_setting_during_training_and_is_restored(tf32: bool) ->
     )
     assert set(seen) == {tf32}
     assert torch.backends.cuda.matmul.allow_tf32 == before
+
+
+def _poison_at(step: int, *, times: int) -> Callable[[Any], bool]:
+    """A callback that sets one network weight to NaN after ``step``, ``times`` times."""
+    left = [times]
+
+    def callback(state: Any) -> bool:
+        if state.step == step and left[0] > 0:
+            left[0] -= 1
+            with torch.no_grad():
+                next(state.model.network.parameters()).view(-1)[0] = float("nan")
+        return False
+
+    return callback
+
+
+def test_non_finite_values_roll_back_and_halve_the_learning_rate(tmp_path: Path, caplog) -> None:
+    """A NaN weight after step 20 is caught at step 20; the run restarts from its step-0 state
+    with half the learning rate, so it ends exactly as a clean run at that learning rate."""
+    problem = problem_from_dict(HEAT)
+    training = {**SMALL, "lbfgs_steps": 0, "learning_rate": 1e-2}
+    with caplog.at_level("WARNING", logger="kanphys.training.pinn"):
+        hurt = solve(
+            problem, training=training, out=tmp_path, device="cpu", callback=_poison_at(20, times=1)
+        )
+    clean = solve(problem, training={**training, "learning_rate": 5e-3}, device="cpu")
+    assert hurt.status == "completed"
+    (event,) = hurt.metrics["recoveries"]
+    assert event["step"] == 20 and event["phase"] == "adam" and event["rolled_back_to"] == 0
+    assert event["learning_rate_scale"] == 0.5
+    assert event["error"].startswith("the loss became nan at step 20 (adam)")
+    assert "rolled back to step 0, learning rate scale now 0.5" in caplog.text
+    assert hurt.metrics["final_loss"] == clean.metrics["final_loss"]
+    assert [row["step"] for row in hurt.history] == [row["step"] for row in clean.history]
+    written = json.loads((tmp_path / "result.json").read_text())
+    assert written["recoveries"] == hurt.metrics["recoveries"]
+    assert written["status"] == "completed" and clean.metrics["recoveries"] == []
+
+
+def test_persistent_non_finite_values_give_up_and_keep_the_last_good_checkpoint(
+    tmp_path: Path,
+) -> None:
+    problem = problem_from_dict(HEAT)
+    training = {**SMALL, "nan_retries": 2}  # checkpoints every 7 steps
+    with pytest.raises(NonFiniteError, match=r"step 20 \(adam\).*gave up after 2 rollback"):
+        solve(
+            problem, training=training, out=tmp_path, device="cpu", callback=_poison_at(20, times=9)
+        )
+    written = json.loads((tmp_path / "result.json").read_text())
+    assert written["status"] == "diverged"
+    assert [event["learning_rate_scale"] for event in written["recoveries"]] == [0.5, 0.25]
+    # the checkpoint is the last finite state (step 14), and it loads
+    assert json.loads((tmp_path / "model.json").read_text())["step"] == 14
+    restored = load_solution(tmp_path, problem)
+    assert all(torch.isfinite(p).all() for p in restored.model.parameters())
+
+
+def test_nan_retries_setting_is_checked() -> None:
+    with pytest.raises(SpecError, match=r"\[training\] nan_retries must be an integer >= 0"):
+        solve(problem_from_dict(HEAT), training={**SMALL, "nan_retries": -1}, device="cpu")

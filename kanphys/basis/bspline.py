@@ -247,7 +247,9 @@ def _locate(x: Tensor, facts: _KnotFacts) -> tuple[Tensor, Tensor]:
     count = facts.knots.shape[-1]
     inside = (x >= facts.low) & (x <= facts.high)
     if x.device.type == "cpu" and facts.nearly_uniform:
-        guess = ((x - facts.low) * facts.inverse_step).floor_().clamp_(0, count - 2).long()
+        guess = ((x - facts.low) * facts.inverse_step).floor_()
+        # NaN inputs (a diverging run) must stay NaN in the values, not index out of range
+        guess = guess.nan_to_num_(0.0).clamp_(0, count - 2).long()
         at = guess + facts.rows
         below = x < torch.take(facts.flat, at)
         above = x >= torch.take(facts.flat, at + 1)

@@ -46,7 +46,14 @@ __all__ = [
 
 SOLVE_FORMAT_VERSION = 1
 # settings that may change between an interrupted run and its resumption
-RESUMABLE_CHANGES = {"steps", "lbfgs_steps", "time_limit", "checkpoint_every", "loss_target"}
+RESUMABLE_CHANGES = {
+    "steps",
+    "lbfgs_steps",
+    "time_limit",
+    "checkpoint_every",
+    "loss_target",
+    "nan_retries",
+}
 
 
 def _json_safe(value: Any) -> Any:
@@ -135,6 +142,8 @@ def write_checkpoint(state: TrainState, out: Path) -> None:
         "generator": state.generator.get_state(),
         "pde_parameters": {k: v.detach().cpu() for k, v in state.model.pde_parameters.items()},
         "last_loss": state.last_loss,
+        "learning_rate_scale": state.lr_scale,
+        "recoveries": json.dumps(_json_safe(state.recoveries)),
     }
     out.mkdir(parents=True, exist_ok=True)
     save_payload(payload, out / "model.pt")
@@ -198,6 +207,9 @@ def restore_checkpoint(state: TrainState, path: Path) -> None:
         state.optimizer_phase = str(solve["optimizer_phase"])
         state.optimizer_state = solve["optimizer"]
         state.last_loss = float(solve["last_loss"])
+        # checkpoints written before NaN recovery existed have neither key
+        state.lr_scale = float(solve.get("learning_rate_scale", 1.0))
+        state.recoveries = json.loads(solve.get("recoveries", "[]"))
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as error:

@@ -9,6 +9,7 @@ the reference and the output files.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import signal
@@ -76,6 +77,8 @@ class TrainState:
     distributed: DistributedContext | None = None
     shards: _Shards | None = field(default=None, repr=False)
     ddp: torch.nn.Module | None = field(default=None, repr=False)
+    lr_scale: float = 1.0
+    recoveries: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def engine_name(self) -> str:
@@ -254,7 +257,7 @@ def _make_optimizer(state: TrainState) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=_learning_rate(state))
     return torch.optim.LBFGS(
         params,
-        lr=1.0,
+        lr=state.lr_scale,  # lowered after a recovery from a non-finite loss
         max_iter=1,
         max_eval=25,
         history_size=50,
@@ -268,10 +271,11 @@ DEFAULT_LEARNING_RATES = {"kan": 1e-2, "mlp": 1e-3}
 
 
 def _learning_rate(state: TrainState) -> float:
-    """Adam step size: the setting, or 1e-2 for a KAN and 1e-3 for an MLP, times the decay."""
+    """Adam step size: the setting, or 1e-2 for a KAN and 1e-3 for an MLP, times the decay
+    and the scale left by recoveries from non-finite losses."""
     s = state.settings
     base = s.learning_rate or DEFAULT_LEARNING_RATES[state.model_settings.type]
-    return base * s.lr_decay ** (min(state.step, s.steps) / 1000.0)
+    return base * s.lr_decay ** (min(state.step, s.steps) / 1000.0) * state.lr_scale
 
 
 # the sparsity penalty is evaluated on at most this many interior points (evenly spaced rows)
@@ -473,6 +477,7 @@ def train(
     state.status = "running"
     interrupt = _GracefulInterrupt()
     precision = _Precision(state)
+    snapshot: _Snapshot | None = None
     try:
         while state.step < total:
             _grid_edits(state)
@@ -492,17 +497,34 @@ def train(
                 state.optimizer_state = None
                 if ctx is not None:  # the parameters may be new (grid edits): wrap them again
                     state.ddp = _wrap_ddp(state, ctx)
+                snapshot = None
+            if snapshot is None or state.step % SNAPSHOT_EVERY == 0:
+                snapshot = _Snapshot.take(state)
             optimizer = state.optimizer
             cache: dict[str, Any] = {}
             closure = _closure(state, optimizer, cache)
 
-            if phase == "adam":
-                for group in optimizer.param_groups:
-                    group["lr"] = _learning_rate(state)
-                closure()
-                optimizer.step()
-            else:
-                optimizer.step(closure)  # type: ignore[arg-type]
+            try:
+                if phase == "adam":
+                    for group in optimizer.param_groups:
+                        group["lr"] = _learning_rate(state)
+                    closure()
+                    optimizer.step()
+                else:
+                    optimizer.step(closure)  # type: ignore[arg-type]
+                _check_parameters(state)
+            except NonFiniteError as error:
+                if len(state.recoveries) >= s.nan_retries:
+                    tried = len(state.recoveries)
+                    raise NonFiniteError(
+                        f"{error} (gave up after {tried} rollback(s) with a halved learning "
+                        f"rate each; [training] nan_retries = {s.nan_retries})"
+                    ) from None
+                _recover(state, snapshot, error)
+                if bar is not None:
+                    bar.n = state.step
+                    bar.refresh()
+                continue
             loss, losses = cache["loss"], cache["losses"]
             state.last_loss = float(loss)
             state.last_terms = {label: float(v.detach()) for label, v in losses.items()}
@@ -545,6 +567,88 @@ def train(
 
 
 _STOPS = {1: "target_reached", 2: "time_limit", 3: "stopped", 4: "interrupted"}
+
+# steps between the in-memory states that a non-finite loss rolls back to
+SNAPSHOT_EVERY = 50
+
+
+@dataclass
+class _Snapshot:
+    """A finite state of the run to roll back to: network, PDE parameters, Adam's moments,
+    points, sampling generator, adaptive weights and the length of the history."""
+
+    step: int
+    phase: str
+    network: Network
+    pde_parameters: dict[str, Tensor]
+    optimizer_state: dict[str, Any] | None
+    points: dict[str, Tensor]
+    generator: Tensor
+    adaptive: dict[str, float]
+    history_length: int
+
+    @classmethod
+    def take(cls, state: TrainState) -> _Snapshot:
+        adam = state.optimizer is not None and state.optimizer_phase == "adam"
+        return cls(
+            step=state.step,
+            phase=state.optimizer_phase,
+            network=copy.deepcopy(state.model.network),
+            pde_parameters={k: v.detach().clone() for k, v in state.model.pde_parameters.items()},
+            # L-BFGS restarts with an empty history: its curvature pairs led to the failure
+            optimizer_state=copy.deepcopy(state.optimizer.state_dict()) if adam else None,  # type: ignore[union-attr]
+            points=dict(state.points),
+            generator=state.generator.get_state(),
+            adaptive=dict(state.adaptive),
+            history_length=len(state.history),
+        )
+
+
+def _recover(state: TrainState, snapshot: _Snapshot | None, error: NonFiniteError) -> None:
+    """Roll back to ``snapshot``, halve the learning rate and record what happened."""
+    assert snapshot is not None
+    failed, phase = state.step, state.phase
+    state.model.network = copy.deepcopy(snapshot.network)  # the snapshot stays as it was
+    with torch.no_grad():
+        for name, value in snapshot.pde_parameters.items():
+            state.model.pde_parameters[name].copy_(value)
+    state.points = dict(snapshot.points)
+    state.generator.set_state(snapshot.generator)
+    state.adaptive = dict(snapshot.adaptive)
+    del state.history[snapshot.history_length :]
+    state.step = snapshot.step
+    state.optimizer = None  # rebuilt (and DDP re-wrapped) by the loop, with Adam's moments
+    state.optimizer_phase = snapshot.phase
+    state.optimizer_state = snapshot.optimizer_state
+    state.lr_scale *= 0.5
+    event = {
+        "step": failed,
+        "phase": phase,
+        "rolled_back_to": snapshot.step,
+        "learning_rate_scale": state.lr_scale,
+        "error": str(error),
+    }
+    state.recoveries.append(event)
+    logger.warning(
+        "non-finite values at step %d (%s): rolled back to step %d, learning rate scale now %g",
+        failed,
+        phase,
+        snapshot.step,
+        state.lr_scale,
+    )
+
+
+def _check_parameters(state: TrainState) -> None:
+    """Raise NonFiniteError if an optimiser step left a parameter NaN or infinite."""
+    params = list(state.model.parameters())
+    if bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+        return
+    bad = [name for name, p in state.model.named_parameters() if not torch.isfinite(p).all()]
+    raise NonFiniteError(
+        f"parameters became non-finite at step {state.step} ({state.phase}): "
+        f"{', '.join(bad)}. Try a smaller learning_rate, dtype = 'float64', or a smaller "
+        f"grid_size"
+    )
 
 
 class _Loss(torch.nn.Module):

@@ -136,6 +136,7 @@ class TrainingSettings:
     time_limit: float | None = None
     derivatives: str = "auto"
     tf32: bool = False
+    nan_retries: int = 3
     sparsity: float = 0.0
     sparsity_l1: float = 1.0
     sparsity_entropy: float = 2.0
@@ -187,6 +188,7 @@ class TrainingSettings:
         if self.time_limit is not None:
             _positive_float(t, "time_limit", self.time_limit)
         _choice(t, "derivatives", self.derivatives, DERIVATIVES)
+        _positive_int(t, "nan_retries", self.nan_retries, minimum=0)
         if not isinstance(self.tf32, bool):
             raise _fail(t, "tf32", "true or false", self.tf32)
         for key in ("sparsity", "sparsity_l1", "sparsity_entropy"):

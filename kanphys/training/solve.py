@@ -95,6 +95,7 @@ def metrics(state: TrainState, evaluation: dict[str, Any], device: torch.device)
         "hard_constraints": state.enforced,
         "notes": state.notes,
         "derivatives": state.engine_name,
+        "recoveries": state.recoveries,
         "n_eval_points": evaluation["n_points"],
         "distributed": (
             {"world_size": state.distributed.world_size, "backend": state.distributed.backend}
