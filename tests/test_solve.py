@@ -5,8 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -32,6 +38,27 @@ HEAT = {
     ],
     "reference": {"u": "exp(-t)*sin(pi*x)"},
 }
+REPO = Path(__file__).resolve().parents[1]
+HEAT_TOML = """
+name = "heat-toml"
+description = "heat equation, small run"
+fields = ["u"]
+equations = ["u_t = u_xx/pi**2"]
+reference = { u = "exp(-t)*sin(pi*x)" }
+
+[domain]
+x = [-1.0, 1.0]
+t = [0.0, 1.0]
+time = "t"
+
+[[conditions]]
+where = "t = 0"
+equation = "u = sin(pi*x)"
+
+[[conditions]]
+where = "boundary"
+equation = "u = 0"
+"""
 SMALL = {"steps": 30, "lbfgs_steps": 10, "n_collocation": 200, "checkpoint_every": 7}
 
 RESULT_KEYS = {
@@ -380,3 +407,55 @@ def test_persistent_non_finite_values_give_up_and_keep_the_last_good_checkpoint(
 def test_nan_retries_setting_is_checked() -> None:
     with pytest.raises(SpecError, match=r"\[training\] nan_retries must be an integer >= 0"):
         solve(problem_from_dict(HEAT), training={**SMALL, "nan_retries": -1}, device="cpu")
+
+
+def test_unwritable_output_directory_fails_before_training(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    steps: list[int] = []
+    with pytest.raises(CheckpointError, match=r"cannot write to the output directory .*a-file"):
+        solve(
+            problem_from_dict(HEAT),
+            training=SMALL,
+            out=blocker / "run",
+            device="cpu",
+            callback=lambda state: steps.append(state.step) and False,
+        )
+    assert steps == []
+
+
+def test_full_output_disk_is_refused_before_training(tmp_path: Path, monkeypatch) -> None:
+    from kanphys.io import results
+
+    usage = SimpleNamespace(total=10**9, used=10**9 - 2**20, free=2**20)
+    monkeypatch.setattr(results.shutil, "disk_usage", lambda path: usage)
+    with pytest.raises(CheckpointError, match=r"has 1\.0 MiB free; .* need about 16\.\d MiB"):
+        solve(problem_from_dict(HEAT), training=SMALL, out=tmp_path / "run", device="cpu")
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_sigterm_stops_cleanly_and_the_run_resumes(tmp_path: Path) -> None:
+    """A real process, a real SIGTERM: status interrupted, exit 130, a checkpoint to resume."""
+    out = tmp_path / "run"
+    spec = tmp_path / "heat.toml"
+    spec.write_text(HEAT_TOML)
+    command = [sys.executable, "-m", "kanphys", "solve", str(spec), "--out", str(out)]
+    command += ["--device", "cpu", "--steps", "1000000", "--lbfgs-steps", "0", "--no-plots"]
+    command += ["--checkpoint-every", "1000000", "--n-collocation", "200"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith(b"solving heat-toml")
+    time.sleep(4.0)  # training is under way
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr.decode()[-2000:]
+    assert b"SIGTERM: stopping after this step" in stderr
+    assert b"--resume" in stderr
+    assert b"status      interrupted" in stdout
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "interrupted" and 0 < result["steps"] < 1_000_000
+    stopped = result["steps"]
+    training = {"steps": stopped + 5, "lbfgs_steps": 0, "n_collocation": 200}
+    resumed = solve(spec, training=training, out=out, resume=True, device="cpu", plots=False)
+    assert resumed.status == "completed" and resumed.metrics["steps"] == stopped + 5

@@ -17,6 +17,9 @@ import hashlib
 import io
 import json
 import math
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,6 +125,51 @@ def _metadata(state: TrainState) -> dict[str, Any]:
         "network": type(state.model.network).__name__,
         "network_config": state.model.network.config.to_dict(),  # type: ignore[attr-defined]
     }
+
+
+# plots, history.csv and result.json of a large run stay well below this
+_OTHER_OUTPUTS = 16 * 2**20
+
+
+def checkpoint_bytes(state: TrainState) -> int:
+    """An upper estimate of ``model.pt``: the parameters with Adam's two moments, or with
+    L-BFGS's history of 50 step and gradient-difference pairs, plus the point sets."""
+    params = sum(p.numel() * p.element_size() for p in state.model.parameters())
+    copies = 3 if state.settings.lbfgs_steps == 0 else 3 + 2 * 50
+    points = sum(v.numel() * v.element_size() for v in state.points.values())
+    return params * copies + points
+
+
+def check_output_directory(out: Path, state: TrainState) -> None:
+    """Fail before training when ``out`` cannot take the run's files.
+
+    Creates ``out``, writes and removes a probe file in it, and compares the free space with
+    what an atomic checkpoint (old and new file side by side) and the other outputs need.
+
+    Raises
+    ------
+    CheckpointError
+        If the directory cannot be created or written, or has too little free space.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".kanphys-probe-") as probe:
+            probe.write(b"\0" * 4096)
+            probe.flush()
+            os.fsync(probe.fileno())
+        free = shutil.disk_usage(out).free
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise CheckpointError(
+            f"cannot write to the output directory {out}: {reason}; choose another --out"
+        ) from None
+    need = 2 * checkpoint_bytes(state) + _OTHER_OUTPUTS
+    if free < need:
+        raise CheckpointError(
+            f"the output directory {out} has {free / 2**20:.1f} MiB free; this run's "
+            f"checkpoint and outputs need about {need / 2**20:.1f} MiB; free some space or "
+            f"choose another --out"
+        )
 
 
 def write_checkpoint(state: TrainState, out: Path) -> None:

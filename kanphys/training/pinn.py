@@ -736,24 +736,31 @@ class _Precision:
 
 
 class _GracefulInterrupt:
-    """The first Ctrl-C ends the run after the current step (so the checkpoint is consistent);
-    a second one interrupts at once. Only installed in the main thread."""
+    """The first Ctrl-C (SIGINT) or SIGTERM ends the run after the current step, so that the
+    checkpoint and the result are consistent; a second one interrupts at once. Installed in
+    the main thread only; the previous handlers are restored afterwards."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        logger.warning("interrupt: stopping after this step (press Ctrl-C again to abort)")
+        name = signal.Signals(signum).name
+        logger.warning("%s: stopping after this step (send it again to abort at once)", name)
 
     def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            if previous is not None:  # None: the handler was not installed from Python
+                signal.signal(signum, previous)
+        self._previous = {}
 
 
 def _sync_elapsed(state: TrainState, start: float) -> None:

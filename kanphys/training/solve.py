@@ -209,7 +209,7 @@ def _train_and_report(
         out_dir = None  # only rank 0 writes
     checkpoint = None
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        results.check_output_directory(out_dir, state)  # before any training time is spent
 
         def checkpoint(current: TrainState) -> None:
             results.write_checkpoint(current, out_dir)
