@@ -459,3 +459,33 @@ def test_sigterm_stops_cleanly_and_the_run_resumes(tmp_path: Path) -> None:
     training = {"steps": stopped + 5, "lbfgs_steps": 0, "n_collocation": 200}
     resumed = solve(spec, training=training, out=out, resume=True, device="cpu", plots=False)
     assert resumed.status == "completed" and resumed.metrics["steps"] == stopped + 5
+
+
+def test_predict_runs_in_chunks(monkeypatch) -> None:
+    from kanphys.training import pinn_eval
+
+    result = solve(problem_from_dict(HEAT), training={**SMALL, "lbfgs_steps": 0}, device="cpu")
+    points = np.random.default_rng(0).uniform([-1, 0], [1, 1], size=(4500, 2))
+    whole = result.predict(points)
+    calls: list[int] = []
+    monkeypatch.setattr(pinn_eval, "CHUNK", 1000)
+    hook = result.model.register_forward_hook(lambda m, args, out: calls.append(len(args[0])))
+    chunked = result.predict(points)
+    hook.remove()
+    assert calls == [1000, 1000, 1000, 1000, 500]
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-13)
+
+
+def test_same_seed_gives_bit_identical_results_on_the_cpu(tmp_path: Path) -> None:
+    problem = problem_from_dict(HEAT)
+    training = {**SMALL, "resample": "rad", "resample_every": 10, "adaptive_weights": True}
+    runs = [
+        solve(problem, training=training, out=tmp_path / name, device="cpu", plots=False)
+        for name in ("a", "b")
+    ]
+    first, second = (json.loads((tmp_path / n / "result.json").read_text()) for n in "ab")
+    for key in ("final_loss", "loss_terms", "rel_l2", "max_abs_err", "parameters", "steps"):
+        assert first[key] == second[key], key
+    assert [row["loss"] for row in runs[0].history] == [row["loss"] for row in runs[1].history]
+    other = solve(problem, training={**training, "seed": 1}, device="cpu")
+    assert other.metrics["final_loss"] != first["final_loss"]

@@ -20,7 +20,7 @@ from kanphys.pde.model import PDEModel
 from kanphys.pde.problem import Problem
 from kanphys.runtime import dtype_name
 from kanphys.training.pinn import Callback, TrainState, prepare, train
-from kanphys.training.pinn_eval import evaluate_reference
+from kanphys.training.pinn_eval import evaluate_reference, predict_in_chunks
 
 __all__ = ["SolveResult", "load_solution", "metrics", "solve"]
 
@@ -56,8 +56,7 @@ class SolveResult:
                 f"predict expects points of shape (N, {len(self.problem.inputs)}) with columns "
                 f"{', '.join(self.problem.inputs)}; received shape {tuple(x.shape)}"
             )
-        with torch.no_grad():
-            out = self.model(x)
+        out = predict_in_chunks(self.model, x)  # bounded memory on large grids
         return out if tensor_in else out.cpu().numpy()
 
 
