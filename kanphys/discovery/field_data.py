@@ -10,6 +10,7 @@ what is allowed.
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,10 +143,18 @@ def check_field(t: Any, x: Any, u: Any, *, names: Sequence[str] = ("t", "x", "u"
 
 
 def _read_npz(path: Path, names: Sequence[str]) -> FieldData:
+    # truncated or tampered archives fail in numpy and zipfile in several ways
+    errors = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as err:
+        loaded = np.load(path, allow_pickle=False)
+    except errors as err:
+        raise ConfigError(f"cannot read {str(path)!r} as an .npz archive: {err}") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ConfigError(f"{str(path)!r} is not an .npz archive (write it with numpy.savez)")
+    try:
+        with loaded:
+            arrays = {key: loaded[key] for key in loaded.files}
+    except errors as err:
         raise ConfigError(f"cannot read {str(path)!r} as an .npz archive: {err}") from None
     missing = [name for name in names if name not in arrays]
     if missing:
