@@ -489,3 +489,19 @@ def test_same_seed_gives_bit_identical_results_on_the_cpu(tmp_path: Path) -> Non
     assert [row["loss"] for row in runs[0].history] == [row["loss"] for row in runs[1].history]
     other = solve(problem, training={**training, "seed": 1}, device="cpu")
     assert other.metrics["final_loss"] != first["final_loss"]
+
+
+def test_a_step_that_cannot_fit_is_refused_with_the_estimate(monkeypatch) -> None:
+    from kanphys.training import pinn
+
+    problem = get_problem("poisson2d")
+    small = pinn.prepare(problem, training_overrides={"n_collocation": 1000}, device="cpu")
+    large = pinn.prepare(problem, training_overrides={"n_collocation": 100_000}, device="cpu")
+    need = pinn.step_memory_bytes(large, pinn._requests(large.terms))
+    # linear in the points (hard constraints: the interior points only)
+    assert need == 100 * pinn.step_memory_bytes(small, pinn._requests(small.terms))
+    monkeypatch.setattr(pinn, "available_memory", lambda device: need // 2)
+    with pytest.raises(ConfigError, match=r"needs about \d+\.\d GiB \(100,000 points.*available"):
+        solve(problem, training={"n_collocation": 100_000, "steps": 1}, device="cpu")
+    monkeypatch.setattr(pinn, "available_memory", lambda device: need + 1)
+    pinn.prepare(problem, training_overrides={"n_collocation": 100_000}, device="cpu")

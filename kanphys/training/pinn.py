@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from kanphys.errors import NonFiniteError, SpecError
+from kanphys.errors import ConfigError, NonFiniteError, SpecError
 from kanphys.models import KAN, MLP, refine_grid, update_grid
 from kanphys.models.base import Network
 from kanphys.pde.constraints import build_output_transform
@@ -233,7 +233,67 @@ def prepare(
     state.geometry = geometry
     # the choice depends on the network type and the derivative orders: fixed for the run
     state.engine = select_engine(settings.derivatives, model, _requests(terms))
+    check_step_memory(state, _requests(terms))
     return state
+
+
+# peak memory of a training step over the floats of its basis features (the Taylor engine's
+# (N, C, in, G + k) per KAN layer, (N, C, width) per MLP layer); measured 2.65 on a
+# [2, 20, 20, 1] KAN at 10^5 points (benchmarks/pinn_speed.py), with margin
+STEP_MEMORY_FACTOR = 4.0
+AUTOGRAD_MEMORY_FACTOR = 1.3  # the autograd engine's peak over the Taylor engine's (1.28)
+
+
+def step_memory_bytes(state: TrainState, requests: set[DerivativeKey]) -> int:
+    """An upper estimate of the memory of one training step (bytes)."""
+    network = state.model.network
+    inputs = len(state.problem.inputs)
+    pairs = {tuple(sorted(v)) for _, v in requests if len(v) == 2}
+    channels = 1 + (inputs if any(len(v) >= 1 for _, v in requests) else 0) + len(pairs)
+    if isinstance(network, KAN):
+        functions = network.kan_layers()[0].num_functions
+        per_point = sum(layer.in_features * functions for layer in network.kan_layers())
+    else:
+        per_point = sum(network.config.width)  # type: ignore[attr-defined]
+    points = sum(int(v.shape[0]) for v in state.points.values())
+    if state.distributed is not None:  # each rank holds its block of the points
+        points = -(-points // state.distributed.world_size)
+    like = next(state.model.parameters())
+    factor = STEP_MEMORY_FACTOR * (1.0 if state.engine_name == "taylor" else AUTOGRAD_MEMORY_FACTOR)
+    return int(factor * channels * per_point * points * like.element_size())
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes the run may still allocate on ``device`` (None where it cannot be known)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_step_memory(state: TrainState, requests: set[DerivativeKey]) -> None:
+    """Refuse a run whose training step cannot fit, before any training, with the estimate."""
+    device = next(state.model.parameters()).device
+    available = available_memory(device)
+    need = step_memory_bytes(state, requests)
+    if available is None or need <= available:
+        return
+    points = sum(int(v.shape[0]) for v in state.points.values())
+    raise ConfigError(
+        f"a training step of this run needs about {need / 2**30:.1f} GiB ({points:,} points, "
+        f"{state.model.network.num_parameters():,} parameters, "
+        f"{str(next(state.model.parameters()).dtype).removeprefix('torch.')}) but only "
+        f"{available / 2**30:.1f} GiB are available on {device}; lower n_collocation or "
+        f"n_boundary, use a smaller network or float32, or train on several devices "
+        f"(docs/scaling.md)"
+    )
 
 
 def _sample(state: TrainState, geometry: Geometry) -> dict[str, Tensor]:
@@ -414,10 +474,15 @@ def _resample(state: TrainState) -> None:
     engine = state.engine
     ctx = state.distributed
     mine = candidates if ctx is None else ctx.shard(candidates)
-    with torch.no_grad() if engine.name == "taylor" else torch.enable_grad():
-        density = equation_residual_norm(
-            state.model, engine, state.terms, mine, state.problem.fields
-        ).detach()
+    # scored in blocks of the training batch size: no more memory than a training step
+    blocks = []
+    for block in mine.split(max(s.n_collocation, 1)):
+        with torch.no_grad() if engine.name == "taylor" else torch.enable_grad():
+            norm = equation_residual_norm(
+                state.model, engine, state.terms, block, state.problem.fields
+            )
+        blocks.append(norm.detach())
+    density = torch.cat(blocks)
     if ctx is not None:
         density = ctx.gather_rows(density, len(candidates))
     # RAD (Wu et al. 2023): p ~ r^k / mean(r^k) + c with k = 1, c = 1
