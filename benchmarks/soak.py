@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from _sections import replace_section
 
@@ -82,27 +83,39 @@ def soak(problem: str, minutes: float, interval: float, threads: int) -> list[di
 
 
 def report(samples: list[dict[str, Any]], command: str, problem: str, threads: int) -> str:
-    warm = [s for s in samples if s["minute"] >= 1.0] or samples
-    first, last = warm[0], warm[-1]
-    span = max(last["minute"] - first["minute"], 1e-9)
-    slope = (last["rss"] - first["rss"]) / span
+    """The docs section. ``samples[-1]`` is taken after the run returned (evaluation
+    included); the trend is the least-squares slope of the training samples after the first
+    minute (warm-up: first allocations, caches)."""
+    training, after = samples[:-1], samples[-1]
+    warm = [s for s in training if s["minute"] >= 1.0] or training
+    minutes = np.array([s["minute"] for s in warm])
+    rss = np.array([s["rss"] for s in warm])
+    slope = float(np.polyfit(minutes, rss, 1)[0]) if len(warm) > 1 else 0.0
+    late = [s["rss"] for s in warm if s["minute"] >= minutes[-1] - 10]
     rows = "\n".join(
-        f"| {s['minute']:.1f} | {s['step']:,} | {s['rss']:.1f} | {s['loss']:.3e} |" for s in samples
+        f"| {s['minute']:.1f} | {s['step']:,} | {s['rss']:.1f} | {s['loss']:.3e} |"
+        for s in training
+    )
+    rows += (
+        f"\n| {after['minute']:.1f} (run returned) | {after['step']:,} | {after['rss']:.1f} "
+        f"| {after['loss']:.3e} |"
     )
     return f"""{START}
 ## Soak test (`benchmarks/soak.py`)
 
 One `kanphys.solve` run of `{problem}` with RAD resampling every 200 steps, grid updates every
 500 steps and a checkpoint every 1,000 steps, trained until its time limit; the resident set
-(`VmRSS`) was read every minute from a training callback.
+(`VmRSS`) was read every minute from a training callback, and once more after `solve`
+returned (which includes the evaluation on the reference grid).
 
 - command: `{command}`
 - date: {datetime.datetime.now():%Y-%m-%d %H:%M}; {platform.processor() or platform.machine()},
   torch {torch.__version__} with {threads} thread(s), kanphys {kanphys.__version__}
-- steps: {samples[-1]["step"]:,} in {samples[-1]["minute"]:.1f} min
-- resident memory after the first minute: {first["rss"]:.1f} MiB at {first["minute"]:.1f} min,
-  {last["rss"]:.1f} MiB at {last["minute"]:.1f} min: **{slope:+.2f} MiB per minute**
-  (largest {max(s["rss"] for s in warm):.1f} MiB, smallest {min(s["rss"] for s in warm):.1f} MiB)
+- steps: {after["step"]:,} in {after["minute"]:.1f} min
+- resident memory while training, after the first minute: {rss.min():.1f} to {rss.max():.1f}
+  MiB; least-squares trend **{slope:+.2f} MiB per minute**; last 10 minutes {min(late):.1f} to
+  {max(late):.1f} MiB
+- after the run returned: {after["rss"]:.1f} MiB
 
 | minute | step | RSS (MiB) | loss |
 |---:|---:|---:|---:|
