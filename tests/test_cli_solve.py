@@ -6,35 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from heat_spec import heat_toml
 
 from kanphys.cli import main
 from kanphys.pde.registry import list_problems, problems_directory
 
-SPEC = """
-name = "heat-cli"
-description = "heat equation for the CLI test"
-fields = ["u"]
-equations = ["u_t = u_xx/pi**2"]
-
-[domain]
-x = [-1.0, 1.0]
-t = [0.0, 1.0]
-time = "t"
-
-[[conditions]]
-where = "t = 0"
-equation = "u = sin(pi*x)"
-
-[[conditions]]
-where = "boundary"
-equation = "u = 0"
-
-[reference]
-u = "exp(-t)*sin(pi*x)"
-
-[training]
-n_collocation = 200
-"""
+SPEC = heat_toml("heat-cli", "n_collocation = 200\n")
 
 
 @pytest.fixture

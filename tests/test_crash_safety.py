@@ -17,36 +17,15 @@ import time
 from pathlib import Path
 
 import pytest
+from heat_spec import heat_toml
 
 from kanphys.io import load_model
 
 REPO = Path(__file__).resolve().parents[1]
-SPEC = """
-name = "heat-kill"
-description = "heat equation, killed and resumed"
-fields = ["u"]
-equations = ["u_t = u_xx/pi**2"]
-reference = { u = "exp(-t)*sin(pi*x)" }
-
-[domain]
-x = [-1.0, 1.0]
-t = [0.0, 1.0]
-time = "t"
-
-[[conditions]]
-where = "t = 0"
-equation = "u = sin(pi*x)"
-
-[[conditions]]
-where = "boundary"
-equation = "u = 0"
-
-[training]
-steps = 400
-lbfgs_steps = 40
-n_collocation = 300
-checkpoint_every = 25
-"""
+SPEC = heat_toml(
+    "heat-kill",
+    "steps = 400\nlbfgs_steps = 40\nn_collocation = 300\ncheckpoint_every = 25\n",
+)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import sympy
 import torch
+from heat_spec import heat_toml
 
 from kanphys import load_model
 from kanphys.errors import CheckpointError, ConfigError, NonFiniteError, ShapeError, SpecError
@@ -39,26 +40,7 @@ HEAT = {
     "reference": {"u": "exp(-t)*sin(pi*x)"},
 }
 REPO = Path(__file__).resolve().parents[1]
-HEAT_TOML = """
-name = "heat-toml"
-description = "heat equation, small run"
-fields = ["u"]
-equations = ["u_t = u_xx/pi**2"]
-reference = { u = "exp(-t)*sin(pi*x)" }
-
-[domain]
-x = [-1.0, 1.0]
-t = [0.0, 1.0]
-time = "t"
-
-[[conditions]]
-where = "t = 0"
-equation = "u = sin(pi*x)"
-
-[[conditions]]
-where = "boundary"
-equation = "u = 0"
-"""
+HEAT_TOML = heat_toml("heat-toml")
 SMALL = {"steps": 30, "lbfgs_steps": 10, "n_collocation": 200, "checkpoint_every": 7}
 
 RESULT_KEYS = {
