@@ -61,7 +61,7 @@ class Case:
     lr: float = 1e-3
 
 
-def _poisson(hard: bool, scale: float, hidden: list[int]) -> Case:
+def _poisson(hard: bool, scale: float, hidden: list[int], grid: int = 5) -> Case:
     # the equation, solution and hard-constraint transform of the example script
     pde, solution = poisson_example.pde, poisson_example.solution
     transform = poisson_example.boundary_factor
@@ -84,14 +84,14 @@ def _poisson(hard: bool, scale: float, hidden: list[int]) -> Case:
         exact=solution(points),
         fnn=lambda: constrained(dde.nn.FNN([2, 20, 20, 20, 1], "tanh", "Glorot normal")),
         kan=lambda: constrained(
-            KAN([2, *hidden, 1], grid_size=5, input_bounds=([-1, -1], [1, 1]), seed=0)
+            KAN([2, *hidden, 1], grid_size=grid, input_bounds=([-1, -1], [1, 1]), seed=0)
         ),
         adam=int(5000 * scale),
         lbfgs=int(1000 * scale),
     )
 
 
-def _burgers(scale: float, hidden: list[int]) -> Case:
+def _burgers(scale: float, hidden: list[int], grid: int = 5) -> Case:
     pde = burgers_example.pde  # the example script's equation
     geomtime = dde.geometry.GeometryXTime(
         dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 0.99)
@@ -112,7 +112,7 @@ def _burgers(scale: float, hidden: list[int]) -> Case:
         points=points,
         exact=burgers_cole_hopf(points[:, 0], points[:, 1], BURGERS_NU)[:, None],
         fnn=lambda: dde.nn.FNN([2, 20, 20, 20, 1], "tanh", "Glorot normal"),
-        kan=lambda: KAN([2, *hidden, 1], grid_size=5, input_bounds=([-1, 0], [1, 1]), seed=0),
+        kan=lambda: KAN([2, *hidden, 1], grid_size=grid, input_bounds=([-1, 0], [1, 1]), seed=0),
         adam=int(10000 * scale),
         lbfgs=int(2000 * scale),
     )
@@ -133,6 +133,10 @@ class Curve(dde.callbacks.Callback):  # type: ignore[misc, name-defined]
         exact = self.case.exact
         return float(np.linalg.norm(predicted - exact) / np.linalg.norm(exact))
 
+    def elapsed(self) -> float:
+        """Training seconds so far, including the time since the last evaluation."""
+        return self.clock + time.perf_counter() - self._last
+
     def on_train_begin(self) -> None:
         if not self.rows:
             self.rows.append((0.0, 0, self.error()))
@@ -152,31 +156,64 @@ class Curve(dde.callbacks.Callback):  # type: ignore[misc, name-defined]
         self._last = time.perf_counter()
 
 
-def train(case: Case, kind: str, every: int) -> dict[str, Any]:
+class Budget(dde.callbacks.Callback):  # type: ignore[misc, name-defined]
+    """Stops a phase of training once ``seconds`` of the curve's training clock have passed."""
+
+    def __init__(self, curve: Curve, seconds: float) -> None:
+        super().__init__()
+        self.curve, self.seconds, self.start = curve, seconds, 0.0
+
+    def on_train_begin(self) -> None:
+        self.start = self.curve.clock
+
+    def on_epoch_end(self) -> None:
+        if self.curve.elapsed() - self.start >= self.seconds:
+            self.model.stop_training = True
+
+
+def train(
+    case: Case,
+    kind: str,
+    every: int,
+    lr: float | None = None,
+    budget: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    """Adam, then L-BFGS: ``case``'s iterations, or each phase for ``budget`` seconds."""
     dde.config.set_random_seed(0)
     data = case.data()
     dde.config.set_random_seed(0)
     net = case.fnn() if kind == "FNN" else case.kan()
     model = dde.Model(data, net)
     curve = Curve(case, every)
-    model.compile("adam", lr=case.lr, verbose=0)
-    model.train(iterations=case.adam, callbacks=[curve], display_every=10**9, verbose=0)
+    lr = case.lr if lr is None else lr
+    model.compile("adam", lr=lr, verbose=0)
+    callbacks: list[Any] = [curve] if budget is None else [curve, Budget(curve, budget[0])]
+    iterations = case.adam if budget is None else 10**9
+    model.train(iterations=iterations, callbacks=callbacks, display_every=10**9, verbose=0)
     adam_seconds, adam_steps = curve.clock, int(model.train_state.step)
-    curve.rows.append((curve.clock, adam_steps, curve.error()))
+    adam_error = curve.error()
+    curve.rows.append((curve.clock, adam_steps, adam_error))
     lbfgs_steps = 0
     if case.lbfgs:
-        dde.optimizers.set_LBFGS_options(maxiter=case.lbfgs)
-        dde.optimizers.config.LBFGS_options["iter_per_step"] = min(every, case.lbfgs)
+        # in a budget run L-BFGS checks the clock every 10 of its iterations
+        chunk = min(every, case.lbfgs) if budget is None else 10
+        dde.optimizers.set_LBFGS_options(maxiter=case.lbfgs if budget is None else 10**9)
+        dde.optimizers.config.LBFGS_options["iter_per_step"] = chunk
         model.compile("L-BFGS", verbose=0)
-        model.train(callbacks=[curve], display_every=10**9, verbose=0)
+        callbacks = [curve] if budget is None else [curve, Budget(curve, budget[1])]
+        model.train(callbacks=callbacks, display_every=10**9, verbose=0)
         lbfgs_steps = int(model.train_state.step) - adam_steps
     return {
         "kind": kind,
+        "lr": lr,
         "params": sum(p.numel() for p in net.parameters()),
         "rel_l2": curve.error(),
+        "rel_l2_adam": adam_error,
+        "adam_steps": adam_steps,
         "ms_adam": 1e3 * adam_seconds / max(adam_steps, 1),
         "ms_lbfgs": 1e3 * (curve.clock - adam_seconds) / max(lbfgs_steps, 1),
         "lbfgs_steps": lbfgs_steps,
+        "adam_seconds": adam_seconds,
         "seconds": curve.clock,
         "curve": curve.rows,
     }
@@ -188,7 +225,9 @@ def error_at(curve: list[tuple[float, int, float]], seconds: float) -> float:
     return before[-1][2] if before else float("nan")
 
 
-def table(results: list[tuple[Case, dict[str, Any], dict[str, Any]]], hidden: list[int]) -> str:
+def table(
+    results: list[tuple[Case, dict[str, Any], dict[str, Any]]], hidden: list[int], grid: int = 5
+) -> str:
     lines = [
         "| problem | network | params | rel. L2 (end) | ms/iter Adam | ms/iter L-BFGS "
         "| L-BFGS iters | training s | rel. L2 at equal time |",
@@ -197,11 +236,7 @@ def table(results: list[tuple[Case, dict[str, Any], dict[str, Any]]], hidden: li
     for case, fnn, kan in results:
         budget = min(fnn["seconds"], kan["seconds"])
         for run in (fnn, kan):
-            name = (
-                "DeepXDE FNN [2,20,20,20,1] tanh"
-                if run["kind"] == "FNN"
-                else f"kanphys KAN [2,{','.join(map(str, hidden))},1] B-spline G=5"
-            )
+            name = _network(run, hidden, grid)
             lines.append(
                 f"| {case.name} | {name} | {run['params']} | {run['rel_l2']:.2e} "
                 f"| {run['ms_adam']:.1f} | {run['ms_lbfgs']:.1f} | {run['lbfgs_steps']} "
@@ -214,6 +249,49 @@ def table(results: list[tuple[Case, dict[str, Any], dict[str, Any]]], hidden: li
     return "\n".join(lines) + "\n\n" + "; ".join(ratios) + "."
 
 
+def _network(run: dict[str, Any], hidden: list[int], grid: int) -> str:
+    if run["kind"] == "FNN":
+        return "DeepXDE FNN [2,20,20,20,1] tanh"
+    return f"kanphys KAN [2,{','.join(map(str, hidden))},1] B-spline G={grid}"
+
+
+def budget_table(
+    results: list[tuple[Case, tuple[float, float], list[dict[str, Any]]]],
+    hidden: list[int],
+    grid: int,
+) -> str:
+    """Equal wall-clock budgets: every run gets the same Adam and L-BFGS seconds."""
+    lines = [
+        "| problem | budget s (Adam + L-BFGS) | network | Adam lr | Adam iters "
+        "| rel. L2 after Adam | L-BFGS iters | rel. L2 (end) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    summary = []
+    for case, (adam_s, lbfgs_s), runs in results:
+        for run in runs:
+            lines.append(
+                f"| {case.name} | {adam_s:.1f} + {lbfgs_s:.1f} | {_network(run, hidden, grid)} "
+                f"| {run['lr']:g} | {run['adam_steps']} | {run['rel_l2_adam']:.2e} "
+                f"| {run['lbfgs_steps']} | {run['rel_l2']:.2e} |"
+            )
+        best = {
+            kind: min((r for r in runs if r["kind"] == kind), key=lambda r: r["rel_l2"])
+            for kind in ("FNN", "KAN")
+        }
+        adam = {
+            kind: min(r["rel_l2_adam"] for r in runs if r["kind"] == kind)
+            for kind in ("FNN", "KAN")
+        }
+        end = {kind: run["rel_l2"] for kind, run in best.items()}
+        summary.append(
+            f"- {case.name}: best end error KAN {end['KAN']:.2e} vs FNN {end['FNN']:.2e} "
+            f"(FNN/KAN {end['FNN'] / end['KAN']:.2f}); best error after the Adam budget "
+            f"KAN {adam['KAN']:.2e} vs FNN {adam['FNN']:.2e} "
+            f"(FNN/KAN {adam['FNN'] / adam['KAN']:.2f})"
+        )
+    return "\n".join(lines) + "\n\n" + "\n".join(summary)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", nargs="+", default=["soft", "hard", "burgers"])
@@ -224,17 +302,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kan-hidden", type=int, nargs="+", default=[30], help="KAN hidden widths (default 30)"
     )
+    parser.add_argument("--kan-grid", type=int, default=5, help="KAN grid size (default 5)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (both)")
+    parser.add_argument(
+        "--budget-lrs",
+        type=float,
+        nargs="*",
+        default=[1e-3, 1e-2],
+        help="Adam learning rates tried by both networks in the equal-budget runs (none: skip)",
+    )
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     scale = 0.02 if args.quick else args.scale
     builders = {
-        "soft": lambda: _poisson(False, scale, args.kan_hidden),
-        "hard": lambda: _poisson(True, scale, args.kan_hidden),
-        "burgers": lambda: _burgers(scale, args.kan_hidden),
+        "soft": lambda: _poisson(False, scale, args.kan_hidden, args.kan_grid),
+        "hard": lambda: _poisson(True, scale, args.kan_hidden, args.kan_grid),
+        "burgers": lambda: _burgers(scale, args.kan_hidden, args.kan_grid),
     }
     results = []
+    budgets: list[tuple[Case, tuple[float, float], list[dict[str, Any]]]] = []
     for build in list(builders):
         builders[build] = _with_lr(builders[build], args.lr)
     started = time.perf_counter()
@@ -243,8 +330,27 @@ def main(argv: list[str] | None = None) -> int:
         fnn = train(case, "FNN", args.every)
         kan = train(case, "KAN", args.every)
         results.append((case, fnn, kan))
-        print(table(results[-1:], args.kan_hidden), flush=True)
-    text = table(results, args.kan_hidden)
+        print(table(results[-1:], args.kan_hidden, args.kan_grid), flush=True)
+        if args.budget_lrs:
+            # the FNN's own times for the schedule above, given to every run
+            budget = (fnn["adam_seconds"], fnn["seconds"] - fnn["adam_seconds"])
+            runs = [
+                train(case, kind, args.every, lr, budget)
+                for lr in args.budget_lrs
+                for kind in ("FNN", "KAN")
+            ]
+            budgets.append((case, budget, runs))
+            print(budget_table(budgets[-1:], args.kan_hidden, args.kan_grid), flush=True)
+    text = table(results, args.kan_hidden, args.kan_grid)
+    if budgets:
+        text += (
+            "\n\n### Equal wall-clock budgets\n\n"
+            "Each network trains with Adam for the seconds the FNN's Adam phase took above, "
+            "then with L-BFGS for the seconds the FNN's L-BFGS phase took (the clock is read "
+            "every iteration in Adam and every 10 iterations in L-BFGS), for each Adam learning "
+            "rate; the summary compares each network at its best learning rate.\n\n"
+            + budget_table(budgets, args.kan_hidden, args.kan_grid)
+        )
     if not (args.quick or args.no_docs):
         command = "python benchmarks/deepxde_compare.py " + shlex.join(
             sys.argv[1:] if argv is None else argv

@@ -15,11 +15,13 @@ def check_input(
     name: str = "x",
     owner: str = "model",
     like: Tensor | None = None,
+    finite: bool = True,
 ) -> None:
     """Raise a kanphys error unless ``x`` is a finite floating tensor of shape (N, in_features).
 
     With ``like`` (a parameter of the receiving module), ``x`` must also share its dtype and
-    device.
+    device. ``finite=False`` skips the finiteness test, the only one that reads the values
+    (on a GPU it waits for the device).
     """
     if not isinstance(x, Tensor):
         raise ShapeError(f"{owner}: {name} must be a torch.Tensor; received {type(x).__name__}")
@@ -40,7 +42,7 @@ def check_input(
             f"{owner}: {name} is on device {x.device} but the parameters are on {like.device}; "
             f"move it with {name}.to({str(like.device)!r})"
         )
-    if not bool(torch.isfinite(x).all()):
+    if finite and not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).any(dim=1).sum())
         raise NonFiniteError(
             f"{owner}: {name} contains NaN or infinite values in {bad} of {x.shape[0]} rows"

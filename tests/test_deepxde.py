@@ -78,6 +78,25 @@ def test_feature_transform_is_applied(dde):
     assert torch.allclose(net(x), expected)
 
 
+def test_bad_inputs_are_clear_errors_and_training_reads_no_values(dde):
+    from kanphys.deepxde import KAN
+    from kanphys.errors import NonFiniteError, ShapeError, TensorTypeError
+
+    net = KAN([2, 3, 1], input_bounds=([0, 0], [1, 1]), seed=0)
+    real = dde.config.real(torch)
+    with pytest.raises(ShapeError, match=r"kanphys.deepxde.KAN: inputs must have shape \(N, 2\)"):
+        net(torch.zeros(4, 3, dtype=real))
+    with pytest.raises(TensorTypeError, match=r"inputs has dtype torch\.float16"):
+        net(torch.zeros(4, 2, dtype=torch.float16))
+    bad = torch.tensor([[0.5, float("nan")], [0.2, 0.3]], dtype=real)
+    net.eval()  # predictions (DeepXDE's predict) check the values
+    with pytest.raises(NonFiniteError, match="inputs contains NaN or infinite values in 1 of 2"):
+        net(bad)
+    net.train()  # training steps do not read them: the NaN reaches the output row only
+    out = net(bad)
+    assert torch.isnan(out[0]).all() and torch.isfinite(out[1]).all()
+
+
 def test_float64_parameters_follow_deepxde(dde):
     from kanphys.deepxde import KAN
 

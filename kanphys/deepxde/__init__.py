@@ -43,6 +43,7 @@ import sympy
 import torch
 from torch import Tensor
 
+from kanphys._checks import check_input
 from kanphys.deepxde._backend import load_deepxde
 from kanphys.deepxde.bridge import DeepXDEProblem, to_deepxde
 from kanphys.errors import ConfigError, KanphysError, ShapeError
@@ -146,17 +147,32 @@ def _classes() -> dict[str, type]:
                 self.register_buffer("_low", low)
                 self.register_buffer("_scale", 2.0 / (high - low))
 
-        def features(self, inputs: Tensor) -> Tensor:
-            """What the KAN itself sees: the feature transform, then the bounds' scaling."""
+        def features(self, inputs: Tensor, *, finite: bool = True) -> Tensor:
+            """What the KAN itself sees: the feature transform, then the bounds' scaling.
+
+            The transformed inputs are checked (shape, dtype, device and, with ``finite``,
+            their values) before the scaling.
+            """
             x = inputs
             if self._input_transform is not None:
                 x = self._input_transform(x)
+            check_input(
+                x,
+                self.kan.in_features,
+                name="inputs",
+                owner="kanphys.deepxde.KAN",
+                like=self.kan.layers[0].coefficients,
+                finite=finite,
+            )
             if self.input_bounds is not None:
                 x = (x - self._low) * self._scale - 1.0
             return x
 
         def forward(self, inputs: Tensor) -> Tensor:
-            out: Tensor = self.kan(self.features(inputs))
+            # in training the values are not read (no device synchronisation per step): a NaN
+            # there shows as DeepXDE's NaN loss; predictions (eval mode) are checked
+            x = self.features(inputs, finite=not self.training)
+            out: Tensor = self.kan.forward_unchecked(x)
             if self._output_transform is not None:
                 out = self._output_transform(inputs, out)
             return out
@@ -207,7 +223,7 @@ def _classes() -> dict[str, type]:
             of) ``inputs``."""
             net = self._net(net)
             x = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
-            rows = evenly_spaced_rows(net.features(x), self.samples)
+            rows = evenly_spaced_rows(net.features(x, finite=False), self.samples)
             return self.weight * sparsity_penalty(net.kan, rows, l1=self.l1, entropy=self.entropy)
 
         def on_train_begin(self) -> None:
