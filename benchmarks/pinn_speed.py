@@ -102,7 +102,7 @@ def sizes(quick: bool) -> dict[str, Any]:
     return {
         "hidden": (20, 20),
         "engine_points": (2000, 10**4),
-        "pykan_hidden": (2, 8),
+        "pykan_hidden": (2, 8, 32),
         "pykan_side": TUTORIAL_SIDE,
         "lbfgs_steps": 3,
         "points": (10**3, 10**4, 10**5),

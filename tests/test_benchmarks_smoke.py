@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,34 @@ def test_pinn_speed_quick() -> None:
     assert "collocation points·steps/s (target ≥ 100,000" in output
     assert len(rows_of(output, "4,000 (reference)")) == 1
     assert "memory method: VmHWM growth" in output or "memory method: ru_maxrss" in output
+
+
+@pytest.mark.deepxde
+def test_deepxde_compare_quick() -> None:
+    pytest.importorskip("deepxde")
+    output = run_script("deepxde_compare.py", "--quick", "--problems", "soft")
+    fnn, kan = "DeepXDE FNN [2,20,20,20,1] tanh", "kanphys KAN [2,30,1] B-spline G=5"
+    for network in (fnn, kan):
+        assert (
+            len(
+                rows_of(output, "Poisson 2-D, soft BC", network, "921" if network == fnn else "900")
+            )
+            == 1
+        )
+        # the equal-budget table: one row per learning rate
+        for lr in ("0.001", "0.01"):
+            assert len(rows_of(output, "Poisson 2-D, soft BC", network, lr)) == 1, (network, lr)
+    assert "Poisson 2-D, soft BC: KAN/FNN time per Adam iteration" in output
+    assert "- Poisson 2-D, soft BC: best end error KAN" in output
+
+
+def test_compile_probe_quick() -> None:
+    if shutil.which(os.environ.get("CXX", "g++")) is None:
+        pytest.skip("torch.compile on the CPU needs a C++ compiler")
+    output = run_script("compile_probe.py", "--quick")
+    assert "the traceable step is one Dynamo graph" in output
+    rows = rows_of(output, "KAN [2,8,1] G=5", "121 (+32)", "float32")
+    assert len(rows) == 1
+    # every timing cell is a positive number
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert all(float(c) > 0 for c in cells[3:7]), cells
