@@ -161,7 +161,7 @@ def _classes() -> dict[str, type]:
                 self.kan.in_features,
                 name="inputs",
                 owner="kanphys.deepxde.KAN",
-                like=self.kan.layers[0].coefficients,
+                like=self.kan.kan_layers()[0].coefficients,
                 finite=finite,
             )
             if self.input_bounds is not None:
