@@ -487,3 +487,75 @@ def test_a_step_that_cannot_fit_is_refused_with_the_estimate(monkeypatch) -> Non
         solve(problem, training={"n_collocation": 100_000, "steps": 1}, device="cpu")
     monkeypatch.setattr(pinn, "available_memory", lambda device: need + 1)
     pinn.prepare(problem, training_overrides={"n_collocation": 100_000}, device="cpu")
+
+
+def test_adam_step_size_ramps_after_grid_edits() -> None:
+    from kanphys.training.pinn import _learning_rate, prepare
+
+    training = {
+        "steps": 100,
+        "learning_rate": 1e-2,
+        "grid_update_every": 30,
+        "grid_schedule": [[50, 5], [70, 8], [150, 10]],  # 50: the size it has, no edit
+        "grid_warmup": 9,
+    }
+    state = prepare(problem_from_dict(HEAT), training_overrides=training, device="cpu")
+
+    def rate(step: int) -> float:
+        state.step = step
+        return _learning_rate(state)
+
+    # no ramp before the first edit; edits at 30, 60 (updates), 70 (refinement), 90 (update)
+    assert [rate(s) for s in (0, 29)] == [1e-2, 1e-2]
+    for edit in (30, 60, 70, 90):
+        assert rate(edit) == pytest.approx(1e-3)  # (0 + 1) / (9 + 1) of the rate
+        assert rate(edit + 4) == pytest.approx(5e-3)
+        assert rate(edit + 9) == pytest.approx(1e-2)
+    assert rate(59) == pytest.approx(1e-2)
+    assert rate(52) == pytest.approx(1e-2)  # 50 changed nothing
+    assert rate(99) == pytest.approx(1e-2)
+    # the L-BFGS phase (step 150's refinement) is not ramped: L-BFGS sets its own steps
+    state = prepare(
+        problem_from_dict(HEAT), training_overrides={**training, "grid_warmup": 0}, device="cpu"
+    )
+    assert [rate(s) for s in (30, 60, 70, 90)] == [1e-2] * 4
+    mlp = prepare(
+        problem_from_dict(HEAT),
+        model_overrides={"type": "mlp"},
+        training_overrides=training,
+        device="cpu",
+    )
+    mlp.step = 30
+    assert _learning_rate(mlp) == 1e-2  # no grids, no edits
+
+
+def test_grid_warmup_keeps_a_fitted_network_from_being_thrown_off() -> None:
+    # a fresh Adam after a grid update moves every parameter by about its step size at once;
+    # the ramp keeps the loss near where it was
+    ratios = {}
+    for warmup in (0, 100):
+        losses: dict[int, float] = {}
+
+        def record(state: Any, losses: dict[int, float] = losses) -> bool:
+            losses[state.step] = state.last_loss
+            return False
+
+        training = {
+            "steps": 600,
+            "n_collocation": 400,
+            "n_boundary": 100,
+            "grid_update_every": 500,
+            "grid_schedule": [],
+            "grid_warmup": warmup,
+        }
+        solve(
+            get_problem("poisson2d"), training=training, plots=False, device="cpu", callback=record
+        )
+        ratios[warmup] = max(losses[s] for s in range(501, 601)) / losses[500]
+    assert ratios[100] < 10, ratios
+    assert ratios[0] > 3 * ratios[100], ratios
+
+
+def test_grid_warmup_setting_is_checked() -> None:
+    with pytest.raises(SpecError, match=r"\[training\] grid_warmup must be an integer >= 0"):
+        solve(problem_from_dict(HEAT), training={**SMALL, "grid_warmup": -1}, device="cpu")

@@ -331,11 +331,47 @@ DEFAULT_LEARNING_RATES = {"kan": 1e-2, "mlp": 1e-3}
 
 
 def _learning_rate(state: TrainState) -> float:
-    """Adam step size: the setting, or 1e-2 for a KAN and 1e-3 for an MLP, times the decay
-    and the scale left by recoveries from non-finite losses."""
+    """Adam step size: the setting, or 1e-2 for a KAN and 1e-3 for an MLP, times the decay,
+    the scale left by recoveries from non-finite losses and the ramp after grid edits."""
     s = state.settings
     base = s.learning_rate or DEFAULT_LEARNING_RATES[state.model_settings.type]
-    return base * s.lr_decay ** (min(state.step, s.steps) / 1000.0) * state.lr_scale
+    decay = s.lr_decay ** (min(state.step, s.steps) / 1000.0)
+    return base * decay * state.lr_scale * _grid_warmup(state)
+
+
+def _grid_edit_steps(state: TrainState) -> list[int]:
+    """Steps (up to the current one) at which :func:`_grid_edits` changes the grids.
+
+    Worked out from the settings alone, so that a resumed run ramps like an uninterrupted one.
+    """
+    s, step = state.settings, state.step
+    if state.model_settings.type != "kan" or state.model_settings.basis != "bspline":
+        return []
+    edits, size = [], state.model_settings.grid_size
+    for at, grid_size in s.grid_schedule:
+        if 0 < at <= step and grid_size != size:
+            edits.append(at)
+            size = grid_size
+    if s.grid_update_every and step >= s.grid_update_every:
+        last = min(step, s.steps - 1) // s.grid_update_every * s.grid_update_every
+        if last > 0 and last not in edits:
+            edits.append(last)
+    return edits
+
+
+def _grid_warmup(state: TrainState) -> float:
+    """Linear ramp of Adam's step size over ``[training] grid_warmup`` steps after a grid
+    update or refinement.
+
+    The edit refits the coefficients and starts a fresh Adam, whose first steps move every
+    parameter by about the full learning rate whatever its gradient; on a fitted network
+    that threw the loss up by 10^4 within 50 steps of every update.
+    """
+    warmup = state.settings.grid_warmup
+    edits = _grid_edit_steps(state) if warmup else []
+    if not edits:
+        return 1.0
+    return min(1.0, (state.step - max(edits) + 1) / (warmup + 1))
 
 
 # the sparsity penalty is evaluated on at most this many interior points (evenly spaced rows)

@@ -128,6 +128,7 @@ class TrainingSettings:
     adaptive_weights: bool = False
     grid_update_every: int = 0
     grid_schedule: tuple[tuple[int, int], ...] = ()
+    grid_warmup: int = 100
     loss_target: float | None = None
     dtype: str | None = None
     seed: int = 0
@@ -177,6 +178,7 @@ class TrainingSettings:
                 raise _fail(t, "grid_schedule", "a list of [step, grid_size] integer pairs", entry)
             schedule.append((int(entry[0]), int(entry[1])))
         object.__setattr__(self, "grid_schedule", tuple(sorted(schedule)))
+        _positive_int(t, "grid_warmup", self.grid_warmup, minimum=0)
         if self.loss_target is not None:
             _positive_float(t, "loss_target", self.loss_target)
         if self.dtype is not None:
