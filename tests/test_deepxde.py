@@ -178,6 +178,33 @@ def test_grid_update_callback_rebuilds_the_optimiser(dde):
     assert _relative_error(model, solution) < 0.5
     with pytest.raises(ConfigError, match="GridUpdate: period must be an integer >= 1"):
         GridUpdate(period=0)
+    with pytest.raises(ConfigError, match="GridUpdate: warmup must be an integer >= 0"):
+        GridUpdate(warmup=-1)
+
+
+def test_grid_update_ramps_the_step_size_back_up(dde):
+    from kanphys.deepxde import KAN, GridUpdate
+
+    class Rates(dde.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rates: list[float] = []
+
+        def on_batch_begin(self) -> None:  # after GridUpdate's: the step size of this step
+            self.rates.append(self.model.opt.param_groups[0]["lr"])
+
+    data, _ = _poisson_1d(dde)
+    net = KAN([1, 4, 1], grid_size=6, input_bounds=(-1, 1), seed=5)
+    model = dde.Model(data, net)
+    model.compile("adam", lr=1e-2)
+    rates = Rates()
+    model.train(
+        iterations=22, display_every=10**6, callbacks=[GridUpdate(period=10, warmup=4), rates]
+    )
+    # iterations 1-10 at full size; the update after 10, then 1/5, 2/5, ... of it, then full
+    ramp = [2e-3, 4e-3, 6e-3, 8e-3, 1e-2]
+    assert rates.rates == pytest.approx([1e-2] * 10 + ramp + [1e-2] * 5 + ramp[:2])
+    assert model.opt.param_groups[0]["lr"] == 1e-2  # stopped mid-ramp: restored
 
 
 def test_to_formula_reads_a_trained_network(dde):

@@ -264,8 +264,10 @@ def _classes() -> dict[str, type]:
         current training points (the new grids follow the distribution of each layer's
         inputs, the new coefficients reproduce the old network by least squares), and the
         optimiser is rebuilt over the new parameters with the same settings (its moments
-        restart). Only for Adam-type optimisers: with L-BFGS it logs a warning and does
-        nothing.
+        restart). A fresh Adam moves every parameter by about its full step size at once, so
+        the step size then ramps linearly from ``1 / (warmup + 1)`` of its value back to it
+        over ``warmup`` iterations. Only for Adam-type optimisers: with L-BFGS it logs a
+        warning and does nothing.
 
         Parameters
         ----------
@@ -273,17 +275,35 @@ def _classes() -> dict[str, type]:
             Iterations between updates.
         stop : int, optional
             No update after this iteration (grids are best frozen before the end).
+        warmup : int
+            Iterations of the step-size ramp after each update (0: none).
         """
 
-        def __init__(self, period: int = 1000, stop: int | None = None) -> None:
+        def __init__(self, period: int = 1000, stop: int | None = None, warmup: int = 100) -> None:
             super().__init__()
             if not (isinstance(period, int) and period >= 1):
                 raise ConfigError(f"GridUpdate: period must be an integer >= 1; got {period!r}")
             if stop is not None and not (isinstance(stop, int) and stop >= 0):
                 raise ConfigError(f"GridUpdate: stop must be an integer >= 0; got {stop!r}")
-            self.period, self.stop = period, stop
+            if isinstance(warmup, bool) or not (isinstance(warmup, int) and warmup >= 0):
+                raise ConfigError(f"GridUpdate: warmup must be an integer >= 0; got {warmup!r}")
+            self.period, self.stop, self.warmup = period, stop, warmup
             self.updates = 0
             self._warned = False
+            # (optimiser, its groups' step sizes, iterations since the update) while ramping
+            self._ramp: tuple[Any, list[float], int] | None = None
+
+        def on_batch_begin(self) -> None:
+            if self._ramp is None:
+                return
+            optimizer, rates, done = self._ramp
+            if optimizer is not self.model.opt:  # recompiled meanwhile: not ours to change
+                self._ramp = None
+                return
+            factor = min(1.0, (done + 1) / (self.warmup + 1))
+            for group, rate in zip(optimizer.param_groups, rates, strict=True):
+                group["lr"] = rate * factor
+            self._ramp = None if factor == 1.0 else (optimizer, rates, done + 1)
 
         def on_epoch_end(self) -> None:
             state = self.model.train_state
@@ -313,6 +333,16 @@ def _classes() -> dict[str, type]:
                 )
             self.model.opt = _rebuilt(self.model.opt, old, list(net.kan.parameters()))
             self.updates += 1
+            if self.warmup:
+                rates = [float(group["lr"]) for group in self.model.opt.param_groups]
+                self._ramp = (self.model.opt, rates, 0)
+
+        def on_train_end(self) -> None:
+            if self._ramp is not None:  # training stopped mid-ramp: leave the full step sizes
+                optimizer, rates, _ = self._ramp
+                for group, rate in zip(optimizer.param_groups, rates, strict=True):
+                    group["lr"] = rate
+                self._ramp = None
 
     return {"KAN": KAN, "Sparsity": Sparsity, "GridUpdate": GridUpdate}
 
