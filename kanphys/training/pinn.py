@@ -349,7 +349,8 @@ def _grid_edit_steps(state: TrainState) -> list[int]:
         return []
     edits, size = [], state.model_settings.grid_size
     for at, grid_size in s.grid_schedule:
-        if 0 < at <= step and grid_size != size:
+        # like _grid_edits: at most one refinement per step, the first entry that differs
+        if 0 < at <= step and grid_size != size and not (edits and edits[-1] == at):
             edits.append(at)
             size = grid_size
     if s.grid_update_every and step >= s.grid_update_every:
