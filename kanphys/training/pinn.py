@@ -347,7 +347,8 @@ def _grid_edit_steps(state: TrainState) -> list[int]:
     s, step = state.settings, state.step
     if state.model_settings.type != "kan" or state.model_settings.basis != "bspline":
         return []
-    edits, size = [], state.model_settings.grid_size
+    edits: list[int] = []
+    size = state.model_settings.grid_size
     for at, grid_size in s.grid_schedule:
         # like _grid_edits: at most one refinement per step, the first entry that differs
         if 0 < at <= step and grid_size != size and not (edits and edits[-1] == at):
